@@ -1,0 +1,3 @@
+from ecglab.cli.main import app
+
+app(prog_name="ecglab")

@@ -1,0 +1,155 @@
+"""WFDB records as real files have them: `.hea` + `.dat` (PTB-XL) or `.hea` + `.mat` (CinC 2017/2020/2021).
+
+The header is parsed here rather than by `wfdb.rdheader` because published CinC headers carry
+quirks that it rejects (Georgia's record line names `E07500.mat`); format-16 data and the CinC
+`.mat` files are decoded with numpy/scipy, every other WFDB format through `wfdb.rdrecord`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import scipy.io
+import wfdb
+
+from ecglab.data.errors import RecordError
+
+_GAIN = re.compile(r"^([-+\d.eE]+)(?:\(([-+\d]+)\))?(?:/(\S+))?$")
+_TO_MV = {"mv": 1.0, "uv": 1e-3, "µv": 1e-3, "μv": 1e-3, "v": 1e3, "nv": 1e-6}
+
+
+@dataclass(frozen=True)
+class Signal:
+    file: str
+    fmt: str
+    byte_offset: int
+    gain: float
+    baseline: int
+    units: str
+    checksum: int | None
+    name: str
+
+
+@dataclass(frozen=True)
+class Header:
+    path: Path
+    n_sig: int
+    fs: float
+    n_samples: int
+    signals: tuple[Signal, ...]
+    comments: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def lead_names(self) -> list[str]:
+        return [s.name for s in self.signals]
+
+    @property
+    def data_path(self) -> Path:
+        return self.path.with_name(self.signals[0].file)
+
+
+def _parse_signal(line: str, path: Path) -> Signal:
+    tok = line.split()
+    if len(tok) < 2:
+        raise RecordError(path, f"malformed signal line {line!r}")
+    fmt, _, offset = tok[1].partition("+")
+    fmt = re.split(r"[x:]", fmt)[0]
+    gain, baseline, units = 200.0, None, "mV"
+    if len(tok) > 2:
+        m = _GAIN.match(tok[2])
+        if not m:
+            raise RecordError(path, f"malformed gain {tok[2]!r}")
+        gain = float(m.group(1)) or 200.0
+        baseline = int(m.group(2)) if m.group(2) else None
+        units = m.group(3) or "mV"
+    adc_zero = int(tok[4]) if len(tok) > 4 else 0
+    # A checksum of 0 means "not computed" in converted files (CinC 2017 writes 0 throughout).
+    checksum = int(tok[6]) if len(tok) > 6 and int(tok[6]) != 0 else None
+    name = " ".join(tok[8:]) if len(tok) > 8 else f"sig{len(tok)}"
+    return Signal(tok[0], fmt, int(offset or 0), gain, adc_zero if baseline is None else baseline, units, checksum, name)
+
+
+def read_header(hea_path: str | Path) -> Header:
+    """Parse a `.hea` file; tolerant of the CinC quirks, strict about what the data needs."""
+    path = Path(hea_path)
+    try:
+        text = path.read_text(encoding="latin-1")
+    except FileNotFoundError:
+        raise RecordError(path, "header file is missing") from None
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    body = [ln for ln in lines if not ln.startswith("#")]
+    if not body:
+        raise RecordError(path, "empty header")
+    rec = body[0].split()
+    try:
+        n_sig = int(rec[1])
+        fs = float(rec[2].split("/")[0].split("(")[0]) if len(rec) > 2 else 250.0
+        n_samples = int(rec[3]) if len(rec) > 3 else 0
+    except (IndexError, ValueError):
+        raise RecordError(path, f"malformed record line {body[0]!r}") from None
+    signals = tuple(_parse_signal(ln, path) for ln in body[1 : 1 + n_sig])
+    if len(signals) != n_sig:
+        raise RecordError(path, f"record line says {n_sig} signals, header describes {len(signals)}")
+    comments = {}
+    for ln in lines:
+        if ln.startswith("#") and ":" in ln:
+            key, _, value = ln.lstrip("#").partition(":")
+            comments[key.strip()] = value.strip()
+    return Header(path, n_sig, fs, n_samples, signals, comments)
+
+
+def _digital(header: Header) -> np.ndarray:
+    """The stored integers, (leads, samples)."""
+    data_path = header.data_path
+    if not data_path.exists():
+        raise RecordError(data_path, "signal file named by the header is missing")
+    if data_path.suffix == ".mat":
+        try:
+            mat = scipy.io.loadmat(data_path)
+        except Exception as exc:  # scipy raises several types for corrupt files
+            raise RecordError(data_path, f"not a readable MATLAB file ({exc})") from None
+        if "val" not in mat:
+            found = ", ".join(k for k in mat if not k.startswith("__")) or "none"
+            raise RecordError(data_path, f"no variable 'val' (found: {found})")
+        return np.atleast_2d(mat["val"])
+    if header.signals[0].fmt == "16" and len({s.file for s in header.signals}) == 1:
+        expected = header.n_sig * header.n_samples
+        raw = np.fromfile(data_path, dtype="<i2", offset=header.signals[0].byte_offset)
+        if header.n_samples and raw.size < expected:
+            raise RecordError(
+                data_path, f"truncated: holds {raw.size // header.n_sig} of the {header.n_samples} samples the header gives"
+            )
+        return raw[: expected or None].reshape(-1, header.n_sig).T
+    try:
+        rec = wfdb.rdrecord(str(header.path.with_suffix("")), physical=False)
+    except Exception as exc:
+        raise RecordError(data_path, f"wfdb could not read it ({exc})") from None
+    return rec.d_signal.T
+
+
+def read_record(hea_path: str | Path) -> tuple[np.ndarray, Header]:
+    """float32 (leads, samples) in mV and the parsed header; a RecordError for any disagreement."""
+    header = read_header(hea_path)
+    digital = _digital(header)
+    if digital.shape[0] != header.n_sig:
+        raise RecordError(header.data_path, f"holds {digital.shape[0]} signals; the header says {header.n_sig}")
+    if header.n_samples and digital.shape[1] != header.n_samples:
+        raise RecordError(
+            header.data_path, f"holds {digital.shape[1]} samples per signal; the header says {header.n_samples}"
+        )
+    for row, sig in zip(digital, header.signals, strict=True):
+        if sig.checksum is not None and (int(row.astype(np.int64).sum()) - sig.checksum) % 65536:
+            raise RecordError(header.data_path, f"lead {sig.name}: data checksum disagrees with the header's")
+    baseline = np.array([s.baseline for s in header.signals], dtype=np.float32)[:, None]
+    scale = np.array([_units_to_mv(s.units, header.path) / s.gain for s in header.signals], dtype=np.float32)[:, None]
+    return ((digital.astype(np.float32) - baseline) * scale), header
+
+
+def _units_to_mv(units: str, path: Path) -> float:
+    try:
+        return _TO_MV[units.lower()]
+    except KeyError:
+        raise RecordError(path, f"unknown signal units {units!r}") from None

@@ -1,0 +1,42 @@
+"""Shared fixtures: the real data root, and skips where a dataset is absent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ecglab.paths import data_root
+
+
+def dataset_dir(name: str) -> Path:
+    """The real dataset folder, or a skip with the reason when it is absent."""
+    path = data_root() / name
+    if not path.is_dir():
+        pytest.skip(f"dataset {name!r} not found at {path}; set ECGLAB_DATA to the folder holding it")
+    return path
+
+
+@pytest.fixture
+def ptbxl_root() -> Path:
+    return dataset_dir("ptbxl")
+
+
+@pytest.fixture
+def cpsc2018_root() -> Path:
+    return dataset_dir("cpsc2018")
+
+
+@pytest.fixture
+def chapman_root() -> Path:
+    return dataset_dir("chapman")
+
+
+@pytest.fixture
+def cinc2017_root() -> Path:
+    return dataset_dir("cinc2017")
+
+
+@pytest.fixture
+def cinc2020_root() -> Path:
+    return dataset_dir("cinc2020")
