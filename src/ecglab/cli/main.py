@@ -5,7 +5,9 @@ import typer
 from ecglab.cli.data import app as data_app
 from ecglab.cli.models import models
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="Deep-learning ECG arrhythmia classification.")
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="Deep-learning ECG arrhythmia classification."
+)
 app.add_typer(data_app, name="data")
 app.command("models")(models)
 

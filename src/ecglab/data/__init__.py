@@ -27,4 +27,13 @@ def get_reader(name: str, root: str | Path | None = None, **kwargs) -> Reader:
     return getattr(importlib.import_module(module), cls)(root, **kwargs)
 
 
-__all__ = ["DATASETS", "Reader", "RecordError", "Task", "get_reader", "label_matrix", "split_of", "task_records"]
+__all__ = [
+    "DATASETS",
+    "Reader",
+    "RecordError",
+    "Task",
+    "get_reader",
+    "label_matrix",
+    "split_of",
+    "task_records",
+]

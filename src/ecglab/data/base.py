@@ -34,6 +34,7 @@ class Reader:
     tasks: ClassVar[dict[str, Task]]
     default_task: ClassVar[str]
     lead_names: tuple[str, ...]
+    options: dict = {}  # the reader's own arguments, recorded in a cache's manifest
 
     def __init__(self, root: str | Path | None = None):
         self.root = dataset_root(self.name, root)
@@ -45,7 +46,8 @@ class Reader:
     @cached_property
     def _table(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         records, skipped = self._build_records()
-        records = records[RECORD_COLUMNS]
+        # The contract's columns first; a reader's extra columns (CinC 2020's `source`) follow.
+        records = records[RECORD_COLUMNS + [c for c in records.columns if c not in RECORD_COLUMNS]]
         records.index.name = "record_id"
         return records, pd.DataFrame(skipped, columns=SKIPPED_COLUMNS)
 
@@ -64,6 +66,28 @@ class Reader:
         """float32 (leads, samples) in mV at the native rate, leads in `lead_names` order."""
         raise NotImplementedError
 
+    @property
+    def label_files(self) -> list[Path]:
+        """The files the records table is read from (default: every file at the top of the root)."""
+        return sorted(p for p in self.root.iterdir() if p.is_file())
+
+    def input_files(self) -> list[Path]:
+        """Every file `prepare` reads: the label files and each record's signal files."""
+        files = set(self.label_files)
+        for path in self.records["path"]:
+            if path:
+                p = Path(path)
+                files.add(p)
+                files.update(
+                    q for q in (p.with_suffix(".dat"), p.with_suffix(".mat")) if q != p and q.exists()
+                )
+        return sorted(files)
+
+    @classmethod
+    def options_for(cls, fs: float) -> dict:
+        """Reader arguments that suit a target sampling rate (PTB-XL picks records100 or records500)."""
+        return {}
+
     def task(self, name: str | None = None) -> Task:
         name = name or self.default_task
         if name not in self.tasks:
@@ -74,7 +98,9 @@ class Reader:
         """The record's signal file; a RecordError when the table names none."""
         path = self.records.at[record_id, "path"]
         if not path:
-            raise RecordError(self.root / str(record_id), "named in the label table but its signal file is missing")
+            raise RecordError(
+                self.root / str(record_id), "named in the label table but its signal file is missing"
+            )
         return Path(path)
 
 
@@ -87,11 +113,31 @@ def split_of(folds: pd.Series | np.ndarray, val_fold: int = 9, test_fold: int = 
     return out
 
 
-def check_signal(x: np.ndarray, path: str | Path, fs: float, min_seconds: float = 1.0) -> np.ndarray:
-    """The checks every decoded signal must pass: finite, no empty lead, at least `min_seconds` long."""
+def check_signal(
+    x: np.ndarray,
+    path: str | Path,
+    fs: float,
+    min_seconds: float = 1.0,
+    *,
+    reject_flat_leads: bool = False,
+    lead_names: tuple[str, ...] | list[str] | None = None,
+) -> np.ndarray:
+    """The checks every decoded signal must pass: finite, no empty lead, at least `min_seconds` long.
+
+    `reject_flat_leads` also refuses a lead that holds one value throughout (all zero, typically):
+    some releases (Chapman's CSV files) fill a lead that was not recorded that way.
+    """
     if not np.all(np.isfinite(x)):
         bad = int((~np.isfinite(x)).sum())
         raise RecordError(path, f"{bad} NaN or infinite sample(s)")
+    if reject_flat_leads and x.shape[-1]:
+        flat = np.flatnonzero(np.ptp(x, axis=-1) == 0)
+        if flat.size:
+            names = [lead_names[i] if lead_names else f"#{i + 1}" for i in flat]
+            raise RecordError(path, f"lead(s) {', '.join(names)} hold one constant value (not recorded)")
     if x.shape[-1] < min_seconds * fs:
-        raise RecordError(path, f"only {x.shape[-1]} samples ({x.shape[-1] / fs:.2f} s at {fs:g} Hz); need {min_seconds:g} s")
+        raise RecordError(
+            path,
+            f"only {x.shape[-1]} samples ({x.shape[-1] / fs:.2f} s at {fs:g} Hz); need {min_seconds:g} s",
+        )
     return x.astype(np.float32, copy=False)

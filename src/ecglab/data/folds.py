@@ -67,7 +67,8 @@ def assign_folds(dataset: str, record_ids: Sequence[str], y: np.ndarray) -> np.n
     extra records); they are split among themselves with the same seed, so still reproducibly.
     """
     shipped = load_fold_file(dataset)
-    folds = shipped.reindex(list(record_ids)).to_numpy()
+    # A writable copy: under pandas copy-on-write `to_numpy()` may return a read-only view.
+    folds = shipped.reindex(list(record_ids)).to_numpy(dtype=np.float64, copy=True)
     unknown = np.isnan(folds)
     if unknown.any():
         folds[unknown] = stratified_folds(y[unknown])

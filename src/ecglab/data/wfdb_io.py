@@ -69,7 +69,9 @@ def _parse_signal(line: str, path: Path) -> Signal:
     # A checksum of 0 means "not computed" in converted files (CinC 2017 writes 0 throughout).
     checksum = int(tok[6]) if len(tok) > 6 and int(tok[6]) != 0 else None
     name = " ".join(tok[8:]) if len(tok) > 8 else f"sig{len(tok)}"
-    return Signal(tok[0], fmt, int(offset or 0), gain, adc_zero if baseline is None else baseline, units, checksum, name)
+    return Signal(
+        tok[0], fmt, int(offset or 0), gain, adc_zero if baseline is None else baseline, units, checksum, name
+    )
 
 
 def read_header(hea_path: str | Path) -> Header:
@@ -116,13 +118,15 @@ def _digital(header: Header) -> np.ndarray:
             raise RecordError(data_path, f"no variable 'val' (found: {found})")
         return np.atleast_2d(mat["val"])
     if header.signals[0].fmt == "16" and len({s.file for s in header.signals}) == 1:
-        expected = header.n_sig * header.n_samples
         raw = np.fromfile(data_path, dtype="<i2", offset=header.signals[0].byte_offset)
-        if header.n_samples and raw.size < expected:
+        if header.n_samples and raw.size < header.n_sig * header.n_samples:
             raise RecordError(
-                data_path, f"truncated: holds {raw.size // header.n_sig} of the {header.n_samples} samples the header gives"
+                data_path,
+                f"truncated: holds {raw.size // header.n_sig} of the {header.n_samples} samples the header gives",
             )
-        return raw[: expected or None].reshape(-1, header.n_sig).T
+        if raw.size % header.n_sig:
+            raise RecordError(data_path, f"{raw.size} values do not split into {header.n_sig} signals")
+        return raw.reshape(-1, header.n_sig).T
     try:
         rec = wfdb.rdrecord(str(header.path.with_suffix("")), physical=False)
     except Exception as exc:
@@ -135,17 +139,25 @@ def read_record(hea_path: str | Path) -> tuple[np.ndarray, Header]:
     header = read_header(hea_path)
     digital = _digital(header)
     if digital.shape[0] != header.n_sig:
-        raise RecordError(header.data_path, f"holds {digital.shape[0]} signals; the header says {header.n_sig}")
+        raise RecordError(
+            header.data_path, f"holds {digital.shape[0]} signals; the header says {header.n_sig}"
+        )
     if header.n_samples and digital.shape[1] != header.n_samples:
         raise RecordError(
-            header.data_path, f"holds {digital.shape[1]} samples per signal; the header says {header.n_samples}"
+            header.data_path,
+            f"holds {digital.shape[1]} samples per signal; the header says {header.n_samples}",
         )
     for row, sig in zip(digital, header.signals, strict=True):
         if sig.checksum is not None and (int(row.astype(np.int64).sum()) - sig.checksum) % 65536:
             raise RecordError(header.data_path, f"lead {sig.name}: data checksum disagrees with the header's")
     baseline = np.array([s.baseline for s in header.signals], dtype=np.float32)[:, None]
-    scale = np.array([_units_to_mv(s.units, header.path) / s.gain for s in header.signals], dtype=np.float32)[:, None]
-    return ((digital.astype(np.float32) - baseline) * scale), header
+    scale = np.array([_units_to_mv(s.units, header.path) / s.gain for s in header.signals], dtype=np.float32)[
+        :, None
+    ]
+    x = (digital.astype(np.float32) - baseline) * scale
+    if digital.dtype == np.int16:
+        x[digital == -32768] = np.nan  # WFDB's "invalid sample" value for 16-bit formats
+    return x, header
 
 
 def _units_to_mv(units: str, path: Path) -> float:

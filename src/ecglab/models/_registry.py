@@ -33,6 +33,10 @@ def create_model(name: str, num_classes: int, in_chans: int = 12, **overrides) -
     """Build a registered model; `overrides` are passed on to its builder."""
     if name not in _MODELS:
         close = difflib.get_close_matches(name, list(_MODELS), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else f"; see `ecglab models` for the {len(_MODELS)} names"
+        hint = (
+            f"; did you mean {close[0]!r}?"
+            if close
+            else f"; see `ecglab models` for the {len(_MODELS)} names"
+        )
         raise ValueError(f"unknown model {name!r}{hint}")
     return _MODELS[name](num_classes=num_classes, in_chans=in_chans, **overrides)

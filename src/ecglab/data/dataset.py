@@ -1,0 +1,118 @@
+"""Reading a prepared cache: windows of records for training and evaluation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import Dataset
+
+from ecglab.data.labels import Task, label_matrix
+from ecglab.data.preprocess import fit_length, normalize, window_starts
+
+
+class CachedSplit:
+    """One split of a cache: the memory-mapped signal array and its records' metadata."""
+
+    def __init__(self, cache_dir: str | Path, split: str):
+        self.dir = Path(cache_dir)
+        manifest_path = self.dir / "manifest.json"
+        if not manifest_path.is_file():
+            raise FileNotFoundError(f"{self.dir}: no manifest.json; run `ecglab data prepare` first")
+        self.manifest = json.loads(manifest_path.read_text())
+        self.fs = float(self.manifest["settings"]["fs"])
+        meta = pd.read_csv(self.dir / "metadata.csv", dtype={"record_id": str})
+        self.meta = meta[meta["split"] == split].reset_index(drop=True)
+        self.signals = np.load(self.dir / f"{split}.npy", mmap_mode="r")
+        self._offsets = self.meta["offset"].to_numpy()
+        self._lengths = self.meta["length"].to_numpy()
+
+    def __len__(self) -> int:
+        return len(self.meta)
+
+    def labels(self, task: Task) -> np.ndarray:
+        raw = [_from_json(s) for s in self.meta["labels"]]
+        return label_matrix(raw, task)
+
+    def record(self, i: int) -> np.ndarray:
+        """The whole record i, (leads, samples)."""
+        start = self._offsets[i]
+        return self.signals[start : start + self._lengths[i]].T
+
+    def window(
+        self, i: int, n: int, mode: str = "centre", rng: np.random.Generator | None = None
+    ) -> np.ndarray:
+        """A window of `n` samples of record i, (leads, n), as a fresh float32 array."""
+        length = self._lengths[i]
+        if length <= n:
+            return np.ascontiguousarray(fit_length(self.record(i), n, mode, rng))
+        if mode == "centre":
+            start = (length - n) // 2
+        elif mode == "random":
+            start = int((rng or np.random.default_rng()).integers(0, length - n + 1))
+        else:
+            start = 0
+        offset = self._offsets[i] + start
+        return np.ascontiguousarray(self.signals[offset : offset + n].T)
+
+
+class WindowDataset(Dataset):
+    """(x, y) pairs from a cached split, restricted to the records that have a class of `task`.
+
+    `mode` is `random` (a random crop per access: training), `centre` (one window per record)
+    or `sliding` (every window of every record, for aggregated evaluation; `record_index`
+    maps each item back to its record).
+    """
+
+    def __init__(
+        self,
+        cache_dir: str | Path,
+        split: str,
+        task: Task,
+        seconds: float | None = None,
+        mode: str = "random",
+        stride_seconds: float | None = None,
+        norm: str = "zscore",
+        seed: int = 0,
+    ):
+        self.split = CachedSplit(cache_dir, split)
+        y = self.split.labels(task)
+        self.keep = np.flatnonzero(y.any(axis=1))
+        self.y = y[self.keep]
+        seconds = seconds or float(self.split.manifest["settings"]["seconds"])
+        self.n = round(seconds * self.split.fs)
+        self.mode, self.norm = mode, norm
+        self.rng = np.random.default_rng(seed)
+        if mode == "sliding":
+            stride = round((stride_seconds or seconds) * self.split.fs)
+            items = [
+                (k, s)
+                for k, i in enumerate(self.keep)
+                for s in window_starts(self.split._lengths[i], self.n, stride)
+            ]
+            self.items = np.array(items, dtype=np.int64).reshape(-1, 2)
+            self.record_index = self.items[:, 0]
+        else:
+            self.record_index = np.arange(len(self.keep))
+
+    def __len__(self) -> int:
+        return len(self.record_index)
+
+    def __getitem__(self, idx: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.mode == "sliding":
+            k, start = self.items[idx]
+            i = self.keep[k]
+            rec = self.split.record(i)
+            x = np.ascontiguousarray(fit_length(rec[:, start : start + self.n], self.n, "start"))
+        else:
+            k = idx
+            x = self.split.window(self.keep[k], self.n, self.mode, self.rng)
+        return torch.from_numpy(normalize(x, self.norm)), torch.from_numpy(self.y[k])
+
+
+def _from_json(text: str):
+    value = json.loads(text)
+    return tuple(value) if isinstance(value, list) else value
