@@ -21,7 +21,7 @@ import scipy.io
 
 from ecglab.data.base import Reader, check_signal
 from ecglab.data.errors import RecordError
-from ecglab.data.folds import assign_folds
+from ecglab.data.folds import assign_folds, write_fold_file
 from ecglab.data.labels import Task, label_matrix
 from ecglab.data.leads import STANDARD_LEADS, reorder_leads
 from ecglab.data.wfdb_io import read_header, read_record
@@ -143,3 +143,14 @@ def load_original_mat(path: Path) -> np.ndarray:
     if x.ndim != 2 or x.shape[0] != len(STANDARD_LEADS):
         raise RecordError(path, f"'data' has shape {x.shape}; expected 12 x samples")
     return x
+
+
+def regenerate_folds(root: str | Path | None = None) -> pd.DataFrame:
+    """Recompute `folds/cpsc2018.csv` from REFERENCE.csv (all 6,877 records, stratified on the 9 classes)."""
+    reader = CPSC2018(root)
+    if not (reader.root / "REFERENCE.csv").is_file():
+        raise FileNotFoundError(f"{reader.root}: no REFERENCE.csv; the fold file is keyed by its records")
+    records = reader.records
+    return write_fold_file(
+        "cpsc2018", list(records.index), label_matrix(records["labels"], TASKS["arrhythmia"])
+    )

@@ -81,3 +81,18 @@ def write_fold_file(dataset: str, record_ids: Sequence[str], y: np.ndarray) -> p
     path = resources.files("ecglab.data") / "folds" / f"{dataset}.csv"
     table.to_csv(str(path), index=False)
     return table
+
+
+if __name__ == "__main__":
+    # Regenerate every shipped fold file from the label tables under the data root.
+    import importlib
+
+    for dataset in ("cpsc2018", "chapman", "cinc2017"):
+        before = load_fold_file(dataset)
+        after = (
+            importlib.import_module(f"ecglab.data.{dataset}")
+            .regenerate_folds()
+            .set_index("record_id")["fold"]
+        )
+        changed = int((before.reindex(after.index) != after).sum())
+        print(f"{dataset}: {len(after)} records, {changed} fold(s) changed")
