@@ -1,0 +1,22 @@
+# Two entry points: `make run` (the main job) and `make test`. Both set up the virtualenv first.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $@
+
+.PHONY: setup run test lint
+setup: $(VENV)/.installed
+
+run: setup
+	$(VENV)/bin/ecglab data info ptbxl
+
+test: setup
+	$(PY) -m ruff check src tests benchmarks
+	$(PY) -m pytest -m "not gpu"
+
+lint: setup
+	$(PY) -m ruff check src tests benchmarks
+	$(PY) -m ruff format --check src tests benchmarks
