@@ -32,8 +32,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
 
-    reader_cls = get_reader(args.dataset).__class__
-    reader = get_reader(args.dataset, **reader_cls.options_for(args.fs))
+    reader = get_reader(args.dataset, fs=args.fs)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "cache"
         start = time.perf_counter()

@@ -14,16 +14,10 @@ SPLIT_NAMES = ("train", "val", "test")
 
 def _reader(name: str, root: Path | None, fs: float | None = None):
     """The reader, or a clean exit naming what is wrong."""
-    from ecglab.data import DATASETS, get_reader
+    from ecglab.data import get_reader
 
-    if name not in DATASETS:
-        fail(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
-    module, cls = DATASETS[name].split(":")
     try:
-        import importlib
-
-        options = getattr(importlib.import_module(module), cls).options_for(fs) if fs else {}
-        return get_reader(name, root, **options)
+        return get_reader(name, root, fs)
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))
 

@@ -4,12 +4,16 @@ import typer
 
 from ecglab.cli.data import app as data_app
 from ecglab.cli.models import models
+from ecglab.cli.train import bench, evaluate, train
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="Deep-learning ECG arrhythmia classification."
 )
 app.add_typer(data_app, name="data")
 app.command("models")(models)
+app.command("train")(train)
+app.command("evaluate")(evaluate)
+app.command("bench")(bench)
 
 if __name__ == "__main__":
     app()

@@ -19,12 +19,17 @@ DATASETS = {
 }
 
 
-def get_reader(name: str, root: str | Path | None = None, **kwargs) -> Reader:
-    """The reader of dataset `name` over `root` (default: the data root's `name` folder)."""
+def get_reader(name: str, root: str | Path | None = None, fs: float | None = None, **kwargs) -> Reader:
+    """The reader of dataset `name` over `root` (default: the data root's `name` folder).
+
+    `fs`, a target sampling rate, lets the reader pick its best source (PTB-XL: records100 or
+    records500); other keyword arguments go to the reader itself.
+    """
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
-    module, cls = DATASETS[name].split(":")
-    return getattr(importlib.import_module(module), cls)(root, **kwargs)
+    module, cls_name = DATASETS[name].split(":")
+    cls = getattr(importlib.import_module(module), cls_name)
+    return cls(root, **(cls.options_for(fs) if fs else {}) | kwargs)
 
 
 __all__ = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -64,7 +65,7 @@ class WindowDataset(Dataset):
 
     `mode` is `random` (a random crop per access: training), `centre` (one window per record)
     or `sliding` (every window of every record, for aggregated evaluation; `record_index`
-    maps each item back to its record).
+    maps each item back to its record). `transform(x, rng)` augments a normalised window.
     """
 
     def __init__(
@@ -77,15 +78,16 @@ class WindowDataset(Dataset):
         stride_seconds: float | None = None,
         norm: str = "zscore",
         seed: int = 0,
+        transform: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
     ):
-        self.split = CachedSplit(cache_dir, split)
+        self.split, self.task = CachedSplit(cache_dir, split), task
         y = self.split.labels(task)
         self.keep = np.flatnonzero(y.any(axis=1))
         self.y = y[self.keep]
         seconds = seconds or float(self.split.manifest["settings"]["seconds"])
         self.n = round(seconds * self.split.fs)
-        self.mode, self.norm = mode, norm
-        self.rng = np.random.default_rng(seed)
+        self.mode, self.norm, self.transform = mode, norm, transform
+        self.seed, self.epoch = seed, 0
         if mode == "sliding":
             stride = round((stride_seconds or seconds) * self.split.fs)
             items = [
@@ -109,8 +111,18 @@ class WindowDataset(Dataset):
             x = np.ascontiguousarray(fit_length(rec[:, start : start + self.n], self.n, "start"))
         else:
             k = idx
-            x = self.split.window(self.keep[k], self.n, self.mode, self.rng)
-        return torch.from_numpy(normalize(x, self.norm)), torch.from_numpy(self.y[k])
+            x = self.split.window(self.keep[k], self.n, self.mode, self._rng(idx))
+        x = normalize(x, self.norm)
+        if self.transform is not None:
+            x = self.transform(x, self._rng(idx, 1))
+        return torch.from_numpy(x), torch.from_numpy(self.y[k])
+
+    def set_epoch(self, epoch: int) -> None:
+        """Random crops and augmentations are drawn per (seed, epoch, item): reproducible anywhere."""
+        self.epoch = epoch
+
+    def _rng(self, idx: int, stream: int = 0) -> np.random.Generator:
+        return np.random.default_rng((self.seed, self.epoch, int(idx), stream))
 
 
 def _from_json(text: str):

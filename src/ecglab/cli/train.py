@@ -1,0 +1,96 @@
+"""`ecglab train` and `ecglab evaluate`."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+
+import typer
+
+from ecglab.cli.data import fail
+
+
+@contextmanager
+def _progress_bars():
+    """A factory of per-epoch progress bars: (description, total) -> advance()."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
+
+    columns = (
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True)) as progress:
+
+        def bar(description: str, total: int):
+            task = progress.add_task(description, total=total)
+            return lambda: progress.advance(task)
+
+        yield bar
+
+
+def train(
+    config: Path = typer.Argument(..., help="YAML recipe (see configs/)"),
+    overrides: list[str] = typer.Option(
+        [], "--set", help="override a key: --set lr=3e-4 --set augment.noise_std=0.05"
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="a few steps of training, validation and evaluation, end to end"
+    ),
+) -> None:
+    """Train a model from a recipe; re-running the same command resumes an interrupted run."""
+    from ecglab.train.config import load_config
+    from ecglab.train.loop import fit
+
+    try:
+        cfg = load_config(config, list(overrides) + (["dry_run=true"] if dry_run else []))
+    except (FileNotFoundError, ValueError) as exc:
+        fail(str(exc))
+    try:
+        with _progress_bars() as bars:
+            run_dir = fit(cfg, progress=bars)
+    except (FileNotFoundError, ValueError) as exc:
+        fail(str(exc))
+    typer.echo(f"{run_dir}: done (metrics.json, report/, checkpoint/)")
+
+
+def evaluate(
+    run: Path = typer.Argument(..., help="a run folder written by `ecglab train`"),
+    threshold: str = typer.Option(
+        "per_class", "--threshold", help="per_class (F1-optimal on validation) or global"
+    ),
+    n_bootstrap: int = typer.Option(1000, "--bootstrap", help="bootstrap resamples for the 95% intervals"),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Tune thresholds on the validation fold, then score the test fold once, with 95% CIs and a report."""
+    import json
+
+    from ecglab.evaluate.evaluate import evaluate_run
+
+    try:
+        metrics = evaluate_run(run, threshold=threshold, n_bootstrap=n_bootstrap, seed=seed)
+    except (FileNotFoundError, ValueError) as exc:
+        fail(str(exc))
+    test = metrics["test"]
+    summary = {k: test[k] for k in ("macro_f1", "macro_auc") if k in test}
+    typer.echo(json.dumps(summary))
+    typer.echo(f"{run}: metrics.json and report/report.html written")
+
+
+def bench(spec: Path = typer.Argument(..., help="YAML grid: models x datasets/tasks x seeds")) -> None:
+    """Train and evaluate every cell of a grid not yet in its results table; write CSV and markdown."""
+    import shlex
+    import sys
+
+    from ecglab.train.bench import run_bench
+
+    command = "ecglab " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    try:
+        with _progress_bars() as bars:
+            results = run_bench(spec, command, progress=bars, echo=typer.echo)
+    except (FileNotFoundError, ValueError) as exc:
+        fail(str(exc))
+    typer.echo(f"{results} and {results.with_suffix('.md')} written")

@@ -1,0 +1,1 @@
+"""Training: a YAML recipe, one plain PyTorch loop, safetensors checkpoints that resume."""

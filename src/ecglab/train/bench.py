@@ -1,0 +1,179 @@
+"""`ecglab bench SPEC`: a grid of models x datasets/tasks x seeds, trained, evaluated and tabulated.
+
+A spec is YAML:
+
+    base: configs/ptbxl_rhythm_resnet1d18.yaml   # optional recipe every cell starts from
+    set: {epochs: 30}                            # overrides for every cell
+    models: [resnet1d_wang, xresnet1d101]
+    datasets: [{dataset: ptbxl, task: rhythm}, {dataset: ptbxl, task: superdiagnostic}]
+    seeds: [0]
+    out: runs/bench                              # run folders
+    results: benchmarks/results.csv             # one row per (dataset, task, model, seed)
+
+A cell whose key (its resolved config, the data manifest hash and the code version) is already
+in the results table is skipped, so a grid can be stopped and continued.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import platform
+import subprocess
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from ecglab.train.config import from_dict, load_config
+
+RESULT_FIELDS = ["dataset", "task", "model", "seed", "params", "macs", "macs_layers", "epochs", "seconds_per_epoch",
+                 "macro_auc", "macro_auc_lo", "macro_auc_hi", "macro_f1", "macro_f1_lo", "macro_f1_hi",
+                 "commit", "date", "machine", "command", "key"]  # fmt: skip
+SPEC_KEYS = {"base", "set", "models", "datasets", "seeds", "out", "results", "machine"}
+
+
+def read_spec(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such bench spec")
+    spec = yaml.safe_load(path.read_text()) or {}
+    unknown = set(spec) - SPEC_KEYS
+    if unknown:
+        raise ValueError(
+            f"{path}: unknown key(s) {', '.join(sorted(unknown))}; a spec has {', '.join(sorted(SPEC_KEYS))}"
+        )
+    if not spec.get("models"):
+        raise ValueError(f"{path}: `models` lists no model")
+    return spec
+
+
+def cells(spec: dict, spec_path: Path):
+    """Every TrainConfig of the grid, in order."""
+    base = load_config(spec_path.parent / spec["base"]) if spec.get("base") else from_dict({})
+    base_dict = base.to_dict() | (spec.get("set") or {})
+    for entry in spec.get("datasets") or [{}]:
+        for model in spec["models"]:
+            for seed in spec.get("seeds") or [0]:
+                data = base_dict | entry | {"model": model, "seed": seed}
+                config = from_dict(data, str(spec_path))
+                name = f"{model}-{config.dataset}-{config.task or 'default'}-s{seed}"
+                yield replace(config, name=name, out=spec.get("out", "runs/bench"))
+
+
+def code_version() -> str:
+    here = Path(__file__).parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=here, timeout=5
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "src"], capture_output=True, text=True, cwd=here, timeout=5
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return (commit or "unknown") + ("+dirty" if dirty else "")
+
+
+def cell_key(config, manifest_hash: str, version: str) -> str:
+    blob = json.dumps({"config": config.to_dict(), "data": manifest_hash, "code": version}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def machine_label() -> str:
+    import os
+
+    return f"{platform.machine()} {os.cpu_count()} cores, {platform.processor() or platform.system()}"
+
+
+def read_results(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def write_results(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=RESULT_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp.replace(path)
+
+
+def result_row(config, run_dir: Path, key: str, version: str, machine: str, command: str) -> dict:
+    from ecglab.models import create_model
+    from ecglab.models.profile import count_macs
+
+    meta = json.loads((run_dir / "checkpoint/config.json").read_text())
+    metrics = json.loads((run_dir / "metrics.json").read_text())["test"]
+    with open(run_dir / "history.csv") as f:
+        history = list(csv.DictReader(f))
+    model = create_model(config.model, meta["num_classes"], meta["in_chans"], **config.model_kwargs)
+    cost = count_macs(model, (1, meta["in_chans"], meta["window_samples"]))
+    value = lambda name, part: metrics[name][part]  # noqa: E731
+    return {
+        "dataset": config.dataset, "task": meta["task"], "model": config.model, "seed": config.seed,
+        "params": cost["params"], "macs": cost["macs"], "macs_layers": cost["macs_layers"], "epochs": len(history),
+        "seconds_per_epoch": round(float(np.mean([float(h["seconds"]) for h in history])), 1),
+        "macro_auc": value("macro_auc", "value"), "macro_auc_lo": value("macro_auc", "lo"), "macro_auc_hi": value("macro_auc", "hi"),
+        "macro_f1": value("macro_f1", "value"), "macro_f1_lo": value("macro_f1", "lo"), "macro_f1_hi": value("macro_f1", "hi"),
+        "commit": version, "date": time.strftime("%Y-%m-%d"), "machine": machine, "command": command, "key": key,
+    }  # fmt: skip
+
+
+def results_markdown(rows: list[dict]) -> str:
+    """One table per (dataset, task), in the shape of the notes' tables, with 95% CIs."""
+    out = []
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row["dataset"], row["task"]), []).append(row)
+    for (dataset, task), group in groups.items():
+        out += [f"### {dataset} · {task}", "",
+                "| model | seed | macro AUC [95% CI] | macro F1 [95% CI] | params | MACs | epochs | s/epoch |",
+                "| --- | ---: | --- | --- | ---: | ---: | ---: | ---: |"]  # fmt: skip
+        for r in sorted(group, key=lambda r: -float(r["macro_auc"])):
+            out.append(f"| {r['model']} | {r['seed']} | {_with_ci(r, 'macro_auc')} | {_with_ci(r, 'macro_f1')} | {int(r['params']) / 1e6:.2f} M "
+                       f"| {int(r['macs']) / 1e6:.0f} M | {r['epochs']} | {r['seconds_per_epoch']} |")  # fmt: skip
+        out.append("")
+    return "\n".join(out)
+
+
+def _with_ci(row: dict, key: str) -> str:
+    return f"{float(row[key]):.4f} [{float(row[key + '_lo']):.4f}, {float(row[key + '_hi']):.4f}]"
+
+
+def run_bench(spec_path: str | Path, command: str, progress=None, echo=print) -> Path:
+    """Run every cell not yet in the results table; rewrite the CSV after each and the markdown at the end."""
+    from ecglab.data import get_reader
+    from ecglab.data.cache import PrepareSettings, default_cache_dir, prepare
+    from ecglab.train.loop import fit
+
+    spec_path = Path(spec_path)
+    spec = read_spec(spec_path)
+    results_path = Path(spec.get("results", "benchmarks/results.csv"))
+    rows = read_results(results_path)
+    done = {r["key"] for r in rows}
+    version, machine = code_version(), spec.get("machine") or machine_label()
+    for config in cells(spec, spec_path):
+        settings = PrepareSettings(
+            config.fs, config.seconds, config.filter, config.val_fold, config.test_fold
+        )
+        cache = Path(config.cache) if config.cache else default_cache_dir(config.dataset, settings)
+        manifest, _ = prepare(get_reader(config.dataset, config.root, config.fs), cache, settings)
+        key = cell_key(config, manifest["inputs_hash"], version)
+        if key in done:
+            echo(f"{config.name}: done already, skipped")
+            continue
+        echo(f"{config.name}: training")
+        run_dir = fit(config, progress)
+        rows.append(result_row(config, run_dir, key, version, machine, command))
+        done.add(key)
+        write_results(results_path, rows)
+    results_path.with_suffix(".md").write_text(results_markdown(rows))
+    return results_path

@@ -1,0 +1,159 @@
+"""A training recipe: a small YAML file read into a frozen dataclass; defaults live here."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Training-time augmentations, each off at 0 (the notes' three, then common additions)."""
+
+    lead_mask_p: float = 0.0  # probability of zeroing each lead
+    segment_mask_p: float = 0.0  # probability of zeroing a segment at the start or the end
+    segment_mask_max: float = 0.2  # longest masked segment, as a fraction of the window
+    noise_std: float = 0.0  # additive Gaussian noise, in units of the (normalised) signal
+    wander_amplitude: float = 0.0  # baseline wander: a random sinusoid below 0.5 Hz of this amplitude
+    scale_range: float = 0.0  # amplitude scaling by a factor in [1 - r, 1 + r]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a run depends on; the resolved config is saved in the run folder."""
+
+    model: str = "resnet1d18"
+    model_kwargs: dict = field(default_factory=dict)
+    dataset: str = "ptbxl"
+    task: str | None = None  # None: the dataset's main task
+    root: str | None = None  # None: $ECGLAB_DATA/<dataset>
+    cache: str | None = None  # None: $ECGLAB_CACHE/<dataset>/<settings>
+    fs: float = 100.0
+    seconds: float = 10.0  # the prepared window; records shorter are zero-padded to it
+    crop_seconds: float | None = None  # train on random crops of this length (PTB-XL benchmark: 2.5)
+    eval_stride_seconds: float | None = None  # sliding-window stride at evaluation (None: the window)
+    aggregate: str = "mean"  # how window predictions combine into a record's: mean or max
+    norm: str = "zscore"
+    filter: str = "none"
+    val_fold: int = 9
+    test_fold: int = 10
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-2
+    scheduler: str = "cosine"  # cosine annealing, or step decay (the notes: step 20, gamma 0.1)
+    step_size: int = 20
+    gamma: float = 0.1
+    patience: int = 10  # early stopping after this many epochs without improvement; 0: never
+    monitor: str = "val_macro_auc"  # or val_loss, val_macro_f1
+    max_minutes: float | None = None  # stop after this much training time (time-to-accuracy runs)
+    bootstrap: int = 1000  # resamples for the test metrics' 95% intervals
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    seed: int = 0
+    threads: int = 0  # torch threads; 0: torch's default
+    out: str = "runs"
+    name: str | None = None  # run folder name; None: <model>-<dataset>-<task>-s<seed>
+    dry_run: bool = False  # a few steps of everything, end to end
+
+    def __post_init__(self):
+        choices = {"scheduler": ("cosine", "step"), "aggregate": ("mean", "max"),
+                   "monitor": ("val_macro_auc", "val_loss", "val_macro_f1"), "norm": ("zscore", "none")}  # fmt: skip
+        for key, allowed in choices.items():
+            if getattr(self, key) not in allowed:
+                raise ValueError(f"{key}: {getattr(self, key)!r} is not one of {', '.join(allowed)}")
+        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
+            raise ValueError("epochs and batch_size must be at least 1 and lr positive")
+
+    @property
+    def run_name(self) -> str:
+        return self.name or f"{self.model}-{self.dataset}-{self.task or 'default'}-s{self.seed}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _check_keys(data: dict, cls: type, where: str) -> None:
+    known = {f.name for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ValueError(f"{where}: unknown key {key!r}{hint}")
+
+
+def _coerce(data: dict, cls: type, where: str) -> dict:
+    """Numbers as their fields' types (YAML reads `3e-4` as a string); a wrong type names its key."""
+    types = {f.name: f.type for f in dataclasses.fields(cls)}
+    out = {}
+    for key, value in data.items():
+        kind = types[key].replace(" | None", "")
+        if value is None and "None" in types[key]:
+            out[key] = value
+            continue
+        try:
+            if kind == "float" and not isinstance(value, bool):
+                value = float(value)
+            elif kind == "int" and not isinstance(value, bool):
+                if float(value) != int(float(value)):
+                    raise ValueError
+                value = int(float(value))
+            elif kind == "bool" and not isinstance(value, bool):
+                raise ValueError
+            elif kind == "str" and not isinstance(value, str):
+                raise ValueError
+        except (TypeError, ValueError):
+            raise ValueError(f"{where}: {key}: expected {types[key]}, got {value!r}") from None
+        out[key] = value
+    return out
+
+
+def from_dict(data: dict, where: str = "config") -> TrainConfig:
+    """Build a TrainConfig, naming `where` and the key for anything unknown or mistyped."""
+    data = dict(data or {})
+    _check_keys(data, TrainConfig, where)
+    augment = data.pop("augment", None) or {}
+    if isinstance(augment, AugmentConfig):
+        augment = dataclasses.asdict(augment)
+    _check_keys(augment, AugmentConfig, f"{where}: augment")
+    data = _coerce(data, TrainConfig, where)
+    augment = _coerce(augment, AugmentConfig, f"{where}: augment")
+    try:
+        return TrainConfig(**data, augment=AugmentConfig(**augment))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{where}: {exc}") from None
+
+
+def set_value(data: dict, assignment: str) -> dict:
+    """Apply one `key=value` (dotted keys reach nested sections; the value is parsed as YAML)."""
+    if "=" not in assignment:
+        raise ValueError(f"--set {assignment!r}: expected key=value")
+    key, _, raw = assignment.partition("=")
+    value = yaml.safe_load(raw) if raw else None
+    node = data
+    *parents, leaf = key.strip().split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = value
+    return data
+
+
+def load_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConfig:
+    """Read a YAML recipe (None: all defaults) and apply `--set key=value` overrides."""
+    data: dict = {}
+    where = "defaults"
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such config file")
+        data = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: expected a mapping of keys to values")
+        where = str(path)
+    for assignment in overrides:
+        data = set_value(data, assignment)
+    return from_dict(data, where)

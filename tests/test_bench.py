@@ -1,0 +1,41 @@
+import csv
+
+import yaml
+
+from helpers import run_cli
+from test_train import synthetic_ptbxl
+
+
+def test_bench_runs_the_grid_once_and_tabulates_it(tmp_path):
+    root = synthetic_ptbxl(tmp_path / "ptbxl", n=60)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump({
+        "set": {"root": str(root), "cache": str(tmp_path / "cache"), "epochs": 1, "batch_size": 16,
+                "crop_seconds": 2.5, "bootstrap": 50, "threads": 1},
+        "models": ["fcn_wang", "inceptionformer_tiny"],
+        "datasets": [{"dataset": "ptbxl", "task": "rhythm"}],
+        "seeds": [0],
+        "out": str(tmp_path / "runs"),
+        "results": str(tmp_path / "results.csv"),
+    }))  # fmt: skip
+    first = run_cli("bench", str(spec))
+    assert first.stdout.count(": training") == 2
+    with open(tmp_path / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["model"] for r in rows] == ["fcn_wang", "inceptionformer_tiny"]
+    for row in rows:
+        assert row["dataset"] == "ptbxl" and row["task"] == "rhythm" and row["seed"] == "0"
+        assert float(row["macro_auc_lo"]) <= float(row["macro_auc"]) <= float(row["macro_auc_hi"])
+        assert int(row["params"]) > 0 and int(row["macs"]) > 0 and row["epochs"] == "1"
+        assert row["command"].startswith("ecglab bench") and row["commit"] and row["machine"]
+    markdown = (tmp_path / "results.md").read_text()
+    assert "### ptbxl · rhythm" in markdown and "inceptionformer_tiny" in markdown
+    second = run_cli("bench", str(spec))
+    assert second.stdout.count("done already, skipped") == 2 and ": training" not in second.stdout
+
+
+def test_bench_spec_errors(tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("modles: [resnet1d18]\n")
+    proc = run_cli("bench", str(spec), check=False)
+    assert proc.returncode == 2 and "unknown key(s) modles" in proc.stderr
