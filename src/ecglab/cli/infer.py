@@ -1,0 +1,117 @@
+"""`ecglab predict` and `ecglab export`: score ECG files with a model, export a model to ONNX."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+from ecglab.cli.data import fail
+
+FORMATS = ("table", "json", "csv")
+
+
+def predict(
+    paths: list[Path] = typer.Argument(
+        ..., help="ECG files: .hea/.dat/.mat (WFDB, CPSC 2018), .csv, .npy, .edf"
+    ),
+    model: str = typer.Option(None, "--model", "-m", help="checkpoint folder or shipped model name"),
+    format: str = typer.Option("table", "--format", "-f", help="table, json or csv"),
+    runtime: str = typer.Option("torch", "--runtime", help="torch, or onnx (the checkpoint's model.onnx)"),
+    onnx: Path = typer.Option(None, "--onnx", help="ONNX file for --runtime onnx (default: CKPT/model.onnx)"),
+    trust: bool = typer.Option(False, "--trust", help="allow pickled checkpoints (they can run code)"),
+    fs: float = typer.Option(None, "--fs", help="sampling rate, Hz, for files that don't state it"),
+    leads: str = typer.Option(
+        None, "--leads", help="lead names, e.g. I,II,V1, for files that don't name them"
+    ),
+    units: str = typer.Option(None, "--units", help="mV or uV, for files that don't state them"),
+) -> None:
+    """Class probabilities and decisions for each file; exit code 1 when any file could not be scored."""
+    from ecglab.infer import resolve_model
+    from ecglab.infer.files import UNITS, parse_leads, read_ecg
+    from ecglab.infer.predictor import Predictor
+
+    if format not in FORMATS:
+        fail(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
+    if units is not None and units.lower() not in UNITS:
+        fail(f"unknown units {units!r}; use mV or uV")
+    try:
+        folder, name = resolve_model(model)
+        predictor = Predictor.from_checkpoint(folder, name=name, runtime=runtime, onnx_path=onnx, trust=trust)
+    except (FileNotFoundError, ValueError, ImportError) as exc:
+        fail(str(exc))
+    results = []
+    for path in paths:
+        try:
+            result = predictor.predict(
+                read_ecg(path, fs=fs, leads=parse_leads(leads), units=units), str(path)
+            )
+            for note in result.warnings:
+                typer.echo(f"warning: {path}: {note}", err=True)
+            results.append(result)
+        except (ValueError, OSError) as exc:  # RecordError is a ValueError; one bad file spares the others
+            results.append({"record": str(path), "error": str(exc)})
+    _print(results, predictor, format)
+    if any(isinstance(r, dict) for r in results):
+        raise typer.Exit(1)
+
+
+def export(
+    checkpoint: Path = typer.Argument(..., help="checkpoint folder (model.safetensors + config.json)"),
+    onnx: Path = typer.Option(None, "--onnx", help="ONNX file to write (default: CHECKPOINT/model.onnx)"),
+    trust: bool = typer.Option(False, "--trust", help="allow pickled checkpoints (they can run code)"),
+) -> None:
+    """Export to ONNX (dynamic batch and length), checked against PyTorch in ONNX Runtime."""
+    from ecglab.infer.onnx_export import ExportError, export_onnx
+
+    try:
+        report = export_onnx(checkpoint, onnx, trust=trust)
+    except (ExportError, FileNotFoundError, ValueError, ImportError) as exc:
+        fail(str(exc))
+    for note in report.notes:
+        typer.echo(f"note: {note}", err=True)
+    typer.echo(f"{report.path}: written by the {report.exporter} exporter; "
+               f"max |ONNX Runtime - PyTorch| = {report.max_abs_diff:.1e}")  # fmt: skip
+
+
+def _print(results: list, predictor, format: str) -> None:
+    if format == "json":
+        typer.echo(json.dumps([r if isinstance(r, dict) else r.to_json() for r in results], indent=1))
+    elif format == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(["record", "model", *predictor.classes, "labels", "error"])
+        for r in results:
+            if isinstance(r, dict):
+                writer.writerow([r["record"], predictor.name, *[""] * len(predictor.classes), "", r["error"]])
+            else:
+                probs = [f"{r.probabilities[c]:.6f}" for c in predictor.classes]
+                writer.writerow([r.record, r.model, *probs, ";".join(r.labels), ""])
+    else:
+        _print_tables(results, predictor)
+
+
+def _print_tables(results: list, predictor) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    thresholds = predictor.thresholds
+    for r in results:
+        if isinstance(r, dict):
+            typer.echo(f"error: {r['error']}", err=True)
+            continue
+        console.print(
+            f"{r.record}  (model {r.model}, {r.windows} window(s))", soft_wrap=True, highlight=False
+        )
+        table = Table("class", "probability", "threshold", "decision")
+        for i, cls in enumerate(predictor.classes):
+            limit = (
+                f"{thresholds[i]:.3f}"
+                if thresholds is not None
+                else ("0.5" if predictor.multilabel else "argmax")
+            )
+            table.add_row(cls, f"{r.probabilities[cls]:.3f}", limit, "yes" if cls in r.labels else "")
+        console.print(table)

@@ -1,0 +1,58 @@
+"""Using a trained model on ECG files: `files` reads them, `predictor` scores them, `onnx_export` exports.
+
+This module only finds models, so importing it stays light: a model is a checkpoint folder or
+the name of one shipped in the package (`ecglab/weights/<name>/`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DEFAULT_MODEL = "ptbxl_rhythm"
+WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
+CHECKPOINT_FILES = ("model.safetensors", "config.json")
+
+
+def weights_dir() -> Path:
+    """Where shipped models live: `$ECGLAB_WEIGHTS` when set, else the package's `weights/` folder."""
+    env = os.environ.get("ECGLAB_WEIGHTS")
+    return Path(env) if env else WEIGHTS_DIR
+
+
+def default_models() -> dict[str, Path]:
+    """Shipped models by name: every sub-folder of `weights_dir()` holding a complete checkpoint."""
+    folder = weights_dir()
+    if not folder.is_dir():
+        return {}
+    return {
+        p.name: p
+        for p in sorted(folder.iterdir())
+        if p.is_dir() and all((p / name).is_file() for name in CHECKPOINT_FILES)
+    }
+
+
+def resolve_model(spec: str | None) -> tuple[Path, str]:
+    """(checkpoint folder, display name) for `--model`: a folder or file path, a shipped name, or None.
+
+    None means DEFAULT_MODEL; a path wins over a shipped model of the same name.
+    """
+    shipped = default_models()
+    if spec is None:
+        if DEFAULT_MODEL in shipped:
+            return shipped[DEFAULT_MODEL], DEFAULT_MODEL
+        raise FileNotFoundError(
+            f"no default model is installed ({weights_dir()} has no {DEFAULT_MODEL}/ checkpoint); "
+            "pass --model FOLDER, a checkpoint folder with model.safetensors and config.json "
+            "(`ecglab train` writes one as <run>/checkpoint)"
+        )
+    path = Path(spec)
+    if path.exists():
+        return path, spec
+    if spec in shipped:
+        return shipped[spec], spec
+    names = ", ".join(shipped) or "none installed"
+    raise FileNotFoundError(
+        f"{spec}: neither a checkpoint folder nor a shipped model (shipped: {names}); "
+        "pass the path of a folder with model.safetensors and config.json"
+    )

@@ -1,0 +1,172 @@
+"""Scoring ECG recordings with a checkpoint, exactly as training evaluated them.
+
+A record is put in the model's lead order, resampled to its rate and filtered like the cache;
+a record shorter than one window is zero-padded at both ends (with a warning), a longer one is
+cut into windows with stride = window (the last ending at the record's end). Each window is
+z-scored per lead, the model gives logits, and the per-window probabilities (sigmoid for
+multi-label, softmax otherwise) are averaged (or max-ed) per record, as `predict_records` does.
+The network runs in PyTorch or, from an exported `model.onnx`, in ONNX Runtime.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ecglab.data.errors import RecordError
+from ecglab.data.preprocess import apply_filter, fit_length, normalize, resample, sliding_windows
+from ecglab.infer.files import Recording, select_leads
+
+RUNTIMES = ("torch", "onnx")
+ONNX_FILE = "model.onnx"
+MIN_SECONDS = 1.0
+BATCH_SIZE = 64
+
+
+@dataclass(frozen=True)
+class Prediction:
+    record: str
+    model: str
+    probabilities: dict[str, float]
+    labels: list[str]
+    windows: int
+    warnings: tuple[str, ...] = ()
+
+    def to_json(self) -> dict:
+        """The `--format json` object of one record."""
+        return {"record": self.record, "model": self.model, "probabilities": self.probabilities,
+                "labels": self.labels}  # fmt: skip
+
+
+class Predictor:
+    """A checkpoint's preprocessing, network and decision rule, applied to whole recordings."""
+
+    def __init__(self, meta: dict, run: Callable[[np.ndarray], np.ndarray], name: str):
+        self.meta, self.run, self.name = meta, run, name
+        self.classes = list(meta["classes"])
+        self.lead_names = list(meta["lead_names"])
+        self.fs = float(meta["fs"])
+        self.window_samples = int(meta["window_samples"])
+        self.multilabel = bool(meta["multilabel"])
+        self.norm = meta.get("norm", "zscore")
+        self.filter = meta.get("filter", "none")
+        self.aggregate = meta.get("aggregate", "mean")
+        self.thresholds = meta.get("thresholds")
+        if self.thresholds is not None and len(self.thresholds) != len(self.classes):
+            raise ValueError(
+                f"{name}: config.json has {len(self.thresholds)} thresholds for {len(self.classes)} classes; "
+                "re-run threshold tuning or set thresholds to null"
+            )
+
+    @classmethod
+    def from_checkpoint(
+        cls, folder: str | Path, *, name: str | None = None, runtime: str = "torch",
+        onnx_path: str | Path | None = None, trust: bool = False,
+    ) -> Predictor:  # fmt: skip
+        """Load a checkpoint folder; `runtime="onnx"` runs `onnx_path` or the folder's model.onnx."""
+        folder = Path(folder)
+        name = name or str(folder)
+        if runtime == "torch":
+            from ecglab.train.checkpoint import load_checkpoint
+
+            model, meta = load_checkpoint(folder, trust=trust)
+            return cls(meta, _torch_runner(model), name)
+        if runtime != "onnx":
+            raise ValueError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
+        config = folder / "config.json"
+        if not config.is_file():
+            raise FileNotFoundError(f"{folder}: not a checkpoint folder (needs config.json)")
+        onnx_path = Path(onnx_path) if onnx_path else folder / ONNX_FILE
+        if not onnx_path.is_file():
+            raise FileNotFoundError(
+                f"{onnx_path}: no ONNX model; run `ecglab export {folder}` first or pass --onnx FILE"
+            )
+        meta = json.loads(config.read_text())
+        return cls(meta, _onnx_runner(onnx_path, int(meta["in_chans"])), name)
+
+    def windows(self, rec: Recording) -> tuple[np.ndarray, list[str]]:
+        """The normalised model inputs (windows, leads, samples) of a recording, and any warnings."""
+        x = select_leads(rec, self.lead_names)
+        x = apply_filter(resample(x, rec.fs, self.fs), self.fs, self.filter)
+        seconds, n = x.shape[-1] / self.fs, self.window_samples
+        if seconds < MIN_SECONDS:
+            raise RecordError(
+                rec.path, f"only {seconds:.2f} s long; the model needs at least {MIN_SECONDS:g} s"
+            )
+        notes = []
+        if x.shape[-1] < n:
+            notes.append(f"{seconds:.1f} s is shorter than the model's {n / self.fs:g}-s window; zero-padded")
+            x = fit_length(x, n, "centre")
+        return normalize(sliding_windows(x, n), self.norm), notes
+
+    def probabilities(self, windows: np.ndarray) -> np.ndarray:
+        """Per-class probabilities of one record from its windows."""
+        logits = np.concatenate(
+            [self.run(windows[i : i + BATCH_SIZE]) for i in range(0, len(windows), BATCH_SIZE)]
+        )
+        logits = logits.astype(np.float64)
+        if self.multilabel:
+            probs = 1.0 / (1.0 + np.exp(-logits))
+        else:
+            e = np.exp(logits - logits.max(axis=1, keepdims=True))
+            probs = e / e.sum(axis=1, keepdims=True)
+        return probs.max(axis=0) if self.aggregate == "max" else probs.mean(axis=0)
+
+    def decide(self, probs: np.ndarray) -> list[str]:
+        """Classes at or above their tuned threshold; without thresholds, 0.5 (multi-label) or argmax."""
+        if self.thresholds is not None:
+            chosen = np.flatnonzero(probs >= np.asarray(self.thresholds))
+        elif self.multilabel:
+            chosen = np.flatnonzero(probs >= 0.5)
+        else:
+            chosen = [int(probs.argmax())]
+        return [self.classes[i] for i in chosen]
+
+    def predict(self, rec: Recording, record: str | None = None) -> Prediction:
+        windows, notes = self.windows(rec)
+        probs = self.probabilities(windows)
+        return Prediction(
+            record or str(rec.path), self.name, {c: float(p) for c, p in zip(self.classes, probs, strict=True)},
+            self.decide(probs), len(windows), tuple(notes),
+        )  # fmt: skip
+
+
+def _torch_runner(model) -> Callable[[np.ndarray], np.ndarray]:
+    import torch
+
+    def run(x: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return model(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))).float().numpy()
+
+    return run
+
+
+def _onnx_runner(path: Path, in_chans: int) -> Callable[[np.ndarray], np.ndarray]:
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise ImportError("--runtime onnx needs ONNX Runtime: pip install onnxruntime") from None
+    try:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own types for invalid files
+        raise ValueError(
+            f"{path}: ONNX Runtime cannot load it ({exc}); re-export with `ecglab export`"
+        ) from None
+    inputs = session.get_inputs()
+    shape = inputs[0].shape
+    leads = shape[1] if len(shape) == 3 and isinstance(shape[1], int) else None  # None: symbolic
+    if len(inputs) != 1 or len(shape) != 3 or leads not in (None, in_chans):
+        raise ValueError(
+            f"{path}: takes input {shape}, not (batch, {in_chans}, samples); it belongs to another model, "
+            "export this checkpoint with `ecglab export`"
+        )
+    input_name = inputs[0].name
+
+    def run(x: np.ndarray) -> np.ndarray:
+        return session.run(None, {input_name: np.ascontiguousarray(x, dtype=np.float32)})[0]
+
+    return run
