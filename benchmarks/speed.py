@@ -1,0 +1,84 @@
+"""Training speed of the model zoo on this machine, against its float32 matrix-multiply peak.
+
+For each model: samples/s of a training step (forward, loss, backward, AdamW step) on a batch of
+12 x 1000 inputs, the GFLOP/s that achieves (3 x 2 x MACs per sample: forward, and backward
+at about twice the forward) and its share of the peak measured in the same run.
+
+    .venv/bin/python benchmarks/speed.py --models 'resnet1d*' --steps 5 --out speed.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import platform
+
+import torch
+
+from ecglab.models import create_model, list_models
+from ecglab.models.profile import count_macs, matmul_peak_gflops, measure_training
+
+COLUMNS = ["model", "params_M", "macs_M", "train_samples_per_s", "gflops", "share_of_peak"]
+
+
+def bench(name: str, batch: int, steps: int, samples: int, peak: float) -> dict:
+    model = create_model(name, num_classes=9)
+    macs = count_macs(model, (1, 12, samples))["macs"]
+    rate = measure_training(model, batch, (12, samples), warmup=2, steps=steps)
+    gflops = 6 * macs * rate / 1e9
+    return {
+        "model": name,
+        "params_M": round(sum(p.numel() for p in model.parameters()) / 1e6, 2),
+        "macs_M": round(macs / 1e6, 1),
+        "train_samples_per_s": round(rate, 1),
+        "gflops": round(gflops, 1),
+        "share_of_peak": round(gflops / peak, 2),
+    }
+
+
+def to_markdown(rows: list[dict], peak: float, header: str) -> str:
+    lines = [header, "", f"float32 matmul peak: {peak:.1f} GFLOP/s", ""]
+    lines.append("| " + " | ".join(COLUMNS) + " |")
+    lines.append("|" + "---|" * len(COLUMNS))
+    lines += ["| " + " | ".join(str(r[c]) for c in COLUMNS) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="*", help="shell-style patterns of model names, comma-separated")
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument(
+        "--steps", type=int, default=5, help="timed training steps per model (after 2 warm-up steps)"
+    )
+    parser.add_argument("--samples", type=int, default=1000, help="input length")
+    parser.add_argument("--out", help="write the table to FILE.md or FILE.csv")
+    args = parser.parse_args(argv)
+
+    names = sorted({name for pattern in args.models.split(",") for name in list_models(pattern)})
+    if not names:
+        parser.error(f"no model matches {args.models!r}")
+    peak = matmul_peak_gflops()
+    header = (
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, "
+        f"batch {args.batch}, 12 x {args.samples}"
+    )
+    print(header, f"\nfloat32 matmul peak: {peak:.1f} GFLOP/s", flush=True)
+    rows = []
+    for name in names:
+        rows.append(bench(name, args.batch, args.steps, args.samples, peak))
+        print("  ".join(f"{k}={v}" for k, v in rows[-1].items()), flush=True)
+    peak_after = matmul_peak_gflops()
+    print(f"float32 matmul peak after the run: {peak_after:.1f} GFLOP/s")
+    if args.out and args.out.endswith(".csv"):
+        with open(args.out, "w", newline="") as f:
+            writer = csv.DictWriter(f, COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+    elif args.out:
+        with open(args.out, "w") as f:
+            f.write(to_markdown(rows, peak, header))
+
+
+if __name__ == "__main__":
+    main()

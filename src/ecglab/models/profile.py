@@ -1,0 +1,215 @@
+"""Count a model's parameters and multiply-accumulates (MACs) for one input shape.
+
+`macs` counts every matrix product torch's `FlopCounterMode` knows (convolutions, linear layers,
+attention products, SDPA) as FLOPs / 2. `macs_layers` counts only the products that use a module's
+weight, the way thop counts convolution and linear layers (no bias, norms or attention matrices),
+so it can be compared with figures in papers.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.weak import WeakIdKeyDictionary
+
+aten = torch.ops.aten
+
+_PRODUCTS = {aten.convolution, aten._convolution, aten.mm, aten.addmm, aten.bmm, aten.baddbmm}
+_RNN_LAYERS = {aten.mkldnn_rnn_layer} if hasattr(aten, "mkldnn_rnn_layer") else set()
+
+
+def _sdpa_flops(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
+    """FLOPs of softmax(Q K^T) V: two batched products; the CPU kernel has no formula in torch."""
+    *batch, q_len, qk_dim = query_shape
+    k_len, v_dim = key_shape[-2], value_shape[-1]
+    return 2 * math.prod(batch) * q_len * k_len * (qk_dim + v_dim)
+
+
+def _rnn_layer_flops(input_shape, w_ih_shape, w_hh_shape, *args, out_shape=None, **kwargs) -> int:
+    """FLOPs of one fused RNN layer (the CPU LSTM kernel): both gate matrices at every step."""
+    return 2 * math.prod(input_shape[:-1]) * (math.prod(w_ih_shape) + math.prod(w_hh_shape))
+
+
+def _extra_formulas() -> dict:
+    names = (
+        "_scaled_dot_product_flash_attention_for_cpu",
+        "_scaled_dot_product_fused_attention_overrideable",
+    )
+    formulas = {getattr(aten, n): _sdpa_flops for n in names if hasattr(aten, n)}
+    if hasattr(aten, "mkldnn_rnn_layer"):
+        formulas[aten.mkldnn_rnn_layer] = _rnn_layer_flops
+    return formulas
+
+
+def _product_macs(func, args, out) -> int:
+    """MACs of one convolution or matrix product, bias excluded."""
+    if func in _RNN_LAYERS:
+        return _rnn_layer_flops(args[0].shape, args[1].shape, args[2].shape) // 2
+    if func in (aten.convolution, aten._convolution):
+        x, w, transposed = args[0], args[1], args[6]
+        if transposed:  # every input element meets (out_channels / groups) * kernel weights
+            return x.numel() * math.prod(w.shape[1:])
+        return out.numel() * math.prod(w.shape[1:])
+    a, b = (args[0], args[1]) if func in (aten.mm, aten.bmm) else (args[1], args[2])
+    return out.numel() * a.shape[-1] if a.shape[-1] == b.shape[-2] else 0
+
+
+class _LayerMacMode(TorchDispatchMode):
+    """Attribute every product that has a module weight as an operand to that weight's module.
+
+    A weight stays recognised through views, copies and casts (ops with the weight as their only
+    tensor input and an output of the same size), e.g. a Conv1d weight reshaped for a Conv2d.
+    """
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.owner = {
+            p.untyped_storage().data_ptr(): n.rpartition(".")[0] for n, p in model.named_parameters()
+        }
+        self.derived = WeakIdKeyDictionary()
+        self.macs: dict[str, int] = {}
+
+    def _weight_module(self, t) -> str | None:
+        if not isinstance(t, torch.Tensor):
+            return None
+        if t in self.derived:
+            return self.derived[t]
+        if t.device.type != "meta" and t.untyped_storage().data_ptr() in self.owner:
+            return self.owner[t.untyped_storage().data_ptr()]
+        return None
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        packet = func.overloadpacket
+        tensors = [a for a in args if isinstance(a, torch.Tensor)]
+        owners = [m for m in map(self._weight_module, tensors) if m is not None]
+        if not owners:
+            return out
+        if packet in _PRODUCTS or packet in _RNN_LAYERS:
+            self.macs[owners[0]] = self.macs.get(owners[0], 0) + _product_macs(packet, args, out)
+        elif len(tensors) == 1 and isinstance(out, torch.Tensor) and out.numel() == tensors[0].numel():
+            self.derived[out] = owners[0]
+        return out
+
+
+def _measure(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[FlopCounterMode, dict[str, int]]:
+    p = next(model.parameters(), None)
+    x = torch.randn(
+        input_shape, dtype=p.dtype if p is not None else None, device=p.device if p is not None else None
+    )
+    was_training = model.training
+    model.eval()
+    counter = FlopCounterMode(display=False, custom_mapping=_extra_formulas())
+    layers = _LayerMacMode(model)
+    # Autograd stays on: under no_grad nn.MultiheadAttention takes a fused path no formula covers.
+    # oneDNN is off: its per-shape kernel setup costs more than the single pass it would speed up.
+    mkldnn, torch.backends.mkldnn.enabled = torch.backends.mkldnn.enabled, False
+    try:
+        with counter, layers:
+            model(x)
+    finally:
+        model.train(was_training)
+        torch.backends.mkldnn.enabled = mkldnn
+    return counter, layers.macs
+
+
+def count_macs(model: nn.Module, input_shape: tuple[int, ...] = (1, 12, 1000)) -> dict[str, int]:
+    """Parameters and MACs of one forward pass over an input of `input_shape` (the whole batch)."""
+    counter, layer_macs = _measure(model, input_shape)
+    return {
+        "macs": counter.get_total_flops() // 2,
+        "macs_layers": sum(layer_macs.values()),
+        "params": sum(p.numel() for p in model.parameters()),
+    }
+
+
+def count_macs_by_module(
+    model: nn.Module, input_shape: tuple[int, ...] = (1, 12, 1000), depth: int = 1
+) -> dict[str, dict[str, int]]:
+    """`count_macs` for each submodule `depth` levels down, keyed by dotted name.
+
+    MACs spent outside those submodules (in the model's own `forward`) go under "(other)".
+    """
+    counter, layer_macs = _measure(model, input_shape)
+    flops = counter.get_flop_counts()
+    root = type(model).__name__
+    names = [n for n, _ in model.named_modules() if n and n.count(".") == depth - 1]
+    table = {}
+    for name in names:
+        module = model.get_submodule(name)
+        macs_layers = sum(v for k, v in layer_macs.items() if k == name or k.startswith(name + "."))
+        table[name] = {
+            "macs": sum(flops.get(f"{root}.{name}", {}).values()) // 2,
+            "macs_layers": macs_layers,
+            "params": sum(p.numel() for p in module.parameters()),
+        }
+    total = {"macs": counter.get_total_flops() // 2, "macs_layers": sum(layer_macs.values())}
+    total["params"] = sum(p.numel() for p in model.parameters())
+    other = {k: total[k] - sum(row[k] for row in table.values()) for k in total}
+    if any(other.values()):
+        table["(other)"] = other
+    return table
+
+
+def measure_latency(model: nn.Module, input_shape=(1, 12, 1000), warmup: int = 3, iters: int = 10) -> float:
+    """Median eval-mode forward time in milliseconds."""
+    import time
+
+    x = torch.randn(input_shape)
+    was_training = model.training
+    model.eval()
+    times = []
+    with torch.inference_mode():
+        for i in range(warmup + iters):
+            start = time.perf_counter()
+            model(x)
+            if i >= warmup:
+                times.append(time.perf_counter() - start)
+    model.train(was_training)
+    return 1000 * sorted(times)[len(times) // 2]
+
+
+def measure_training(
+    model: nn.Module,
+    batch: int = 64,
+    input_shape=(12, 1000),
+    warmup: int = 2,
+    steps: int = 5,
+    num_classes=None,
+) -> float:
+    """Training throughput in samples/s: forward, multi-label loss, backward and an AdamW step."""
+    import time
+
+    import torch.nn.functional as F
+
+    model.train()
+    x = torch.randn(batch, *input_shape)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    target = None
+    for i in range(warmup + steps):
+        if i == warmup:
+            start = time.perf_counter()
+        logits = model(x)
+        target = torch.rand_like(logits).round() if target is None else target
+        loss = F.binary_cross_entropy_with_logits(logits, target)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return batch * steps / (time.perf_counter() - start)
+
+
+def matmul_peak_gflops(n: int = 2048, repeats: int = 10) -> float:
+    """Best float32 matrix-multiply rate of this machine, in GFLOP/s (2 n^3 per product)."""
+    import time
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best / 1e9
