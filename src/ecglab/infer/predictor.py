@@ -88,20 +88,31 @@ class Predictor:
         meta = json.loads(config.read_text())
         return cls(meta, _onnx_runner(onnx_path, int(meta["in_chans"])), name)
 
-    def windows(self, rec: Recording) -> tuple[np.ndarray, list[str]]:
-        """The normalised model inputs (windows, leads, samples) of a recording, and any warnings."""
+    def prepare(self, rec: Recording) -> tuple[np.ndarray, slice, list[str]]:
+        """The record as the model sees it before windowing, where its own samples lie, and any warnings.
+
+        Its leads in the model's order, resampled and filtered; a record shorter than one window is
+        zero-padded at both ends.
+        """
         x = select_leads(rec, self.lead_names)
         x = apply_filter(resample(x, rec.fs, self.fs), self.fs, self.filter)
-        seconds, n = x.shape[-1] / self.fs, self.window_samples
+        length, n = x.shape[-1], self.window_samples
+        seconds = length / self.fs
         if seconds < MIN_SECONDS:
             raise RecordError(
                 rec.path, f"only {seconds:.2f} s long; the model needs at least {MIN_SECONDS:g} s"
             )
-        notes = []
-        if x.shape[-1] < n:
+        notes, left = [], 0
+        if length < n:
             notes.append(f"{seconds:.1f} s is shorter than the model's {n / self.fs:g}-s window; zero-padded")
+            left = (n - length) // 2
             x = fit_length(x, n, "centre")
-        return normalize(sliding_windows(x, n), self.norm), notes
+        return x, slice(left, left + length), notes
+
+    def windows(self, rec: Recording) -> tuple[np.ndarray, list[str]]:
+        """The normalised model inputs (windows, leads, samples) of a recording, and any warnings."""
+        x, _, notes = self.prepare(rec)
+        return normalize(sliding_windows(x, self.window_samples), self.norm), notes
 
     def probabilities(self, windows: np.ndarray) -> np.ndarray:
         """Per-class probabilities of one record from its windows."""

@@ -1,0 +1,118 @@
+"""`ecglab explain`: draw which parts of an ECG a model's decision rests on, on 12-lead paper.
+
+Glue between `ecglab.infer` (reading the file, the model's preprocessing and probabilities) and
+`ecglab.explain` (Grad-CAM, attention, the paper figure).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ecglab.cli.data import fail
+
+
+def explain(
+    path: Path = typer.Argument(..., help="ECG file: .hea/.dat/.mat (WFDB, CPSC 2018), .csv, .npy, .edf"),
+    model: str = typer.Option(None, "--model", "-m", help="checkpoint folder or shipped model name"),
+    class_name: str = typer.Option(
+        None, "--class", "-c", help="class to explain (default: the top-scoring one)"
+    ),
+    out: Path = typer.Option(
+        None,
+        "--out",
+        "-o",
+        help="figure file: .png, .svg or .pdf; no suffix writes a PNG and an SVG "
+        "(default: <record>_explain.png in the current folder)",
+    ),  # fmt: skip
+    layer: str = typer.Option(
+        None, "--layer", help="Grad-CAM layer, a dotted module name (default: last stage)"
+    ),
+    attention: bool = typer.Option(
+        False, "--attention", help="InceptionFormer: draw attention, not Grad-CAM"
+    ),
+    dpi: int = typer.Option(200, "--dpi", help="PNG resolution; 1 mm of paper stays 1 mm at any dpi"),
+    fs: float = typer.Option(None, "--fs", help="sampling rate, Hz, for files that don't state it"),
+    leads: str = typer.Option(
+        None, "--leads", help="lead names, e.g. I,II,V1, for files that don't name them"
+    ),
+    units: str = typer.Option(None, "--units", help="mV or uV, for files that don't state them"),
+) -> None:
+    """Grad-CAM (or attention) of one class over a record, drawn at 25 mm/s and 10 mm/mV."""
+    from ecglab.explain.plot import output_paths, plot_ecg, save_figure
+    from ecglab.infer import resolve_model
+    from ecglab.infer.files import parse_leads, read_ecg, select_leads
+
+    record = path.name[: -len(path.suffix)] if path.suffix else path.name
+    out = out or Path(f"{record}_explain.png")
+    try:
+        output_paths(out)  # a bad suffix fails before the model runs
+        folder, name = resolve_model(model)
+        net, predictor = _load(folder, name)
+        rec = read_ecg(path, fs=fs, leads=parse_leads(leads), units=units)
+        if class_name is not None and class_name not in predictor.classes:
+            raise ValueError(
+                f"{name}: unknown class {class_name!r}; the model's classes: {', '.join(predictor.classes)}"
+            )
+        probs = predictor.predict(rec, str(path)).probabilities
+        target = class_name or max(probs, key=probs.get)
+        relevance, method = _relevance(net, predictor, rec, predictor.classes.index(target), layer, attention)
+        title = f"{record}   ·   {target}  p = {probs[target]:.2f}   ·   {method}   ·   model {name}"
+        fig = plot_ecg(select_leads(rec, predictor.lead_names), rec.fs, predictor.lead_names, relevance,
+                       title=title, note=f"shaded: {method} relevance for {target}")  # fmt: skip
+        written = save_figure(fig, out, dpi)
+    except (FileNotFoundError, ValueError, OSError) as exc:  # RecordError is a ValueError
+        fail(str(exc))
+    typer.echo(f"{path}: explained {target} (p = {probs[target]:.3f}) with {method}")
+    for figure in written:
+        typer.echo(str(figure))
+
+
+def _load(folder: Path, name: str):
+    """The network (for gradients) and a Predictor running that same network (for the probabilities)."""
+    import numpy as np
+    import torch
+
+    from ecglab.infer.predictor import Predictor
+    from ecglab.train.checkpoint import load_checkpoint
+
+    net, meta = load_checkpoint(folder)
+
+    def run(x: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return net(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))).float().numpy()
+
+    return net, Predictor(meta, run, name)
+
+
+def _relevance(net, predictor, rec, class_index: int, layer: str | None, attention: bool):
+    """The relevance map on the file's own time base ((samples,) or (leads, samples)) and its method's name.
+
+    The model sees the record as `predict` does: its leads, resampled and filtered, z-scored per window;
+    a record shorter than one window is zero-padded at both ends and the map cropped back.
+    """
+    import numpy as np
+
+    from ecglab.data.preprocess import normalize
+    from ecglab.explain.attention import attention_relevance
+    from ecglab.explain.gradcam import default_layer, grad_cam, grad_cam_leads, keeps_leads
+
+    x, valid, _ = predictor.prepare(rec)
+    n = predictor.window_samples
+    options = {"window": n, "prepare": lambda w: normalize(w, predictor.norm)}
+    if attention:
+        relevance, method = attention_relevance(net, x, **options), "attention"
+    elif keeps_leads(net, x.shape[0], n, layer):
+        relevance, method = grad_cam_leads(net, x, class_index, layer, **options), "Grad-CAM per lead"
+    else:
+        relevance, method = grad_cam(net, x, class_index, layer, **options), "Grad-CAM"
+    if not attention:
+        method += f" at {layer or default_layer(net)}"
+    length = valid.stop - valid.start
+    relevance = relevance[..., valid]
+    t_model = np.arange(length) / predictor.fs
+    t_file = np.arange(rec.x.shape[-1]) / rec.fs
+    on_file = [np.interp(t_file, t_model, r) for r in relevance.reshape(-1, length)]
+    return np.stack(on_file).reshape(*relevance.shape[:-1], -1).astype(np.float32), method
+
