@@ -11,7 +11,9 @@ $(VENV)/.installed: pyproject.toml
 setup: $(VENV)/.installed
 
 run: setup
-	$(VENV)/bin/ecglab data info ptbxl
+	$(VENV)/bin/ecglab example --out example
+	$(VENV)/bin/ecglab predict example/synthetic_sinus.hea
+	$(VENV)/bin/ecglab explain example/synthetic_sinus.hea --out example/synthetic_sinus.png
 
 test: setup
 	$(PY) -m ruff check src tests benchmarks

@@ -115,3 +115,17 @@ def _print_tables(results: list, predictor) -> None:
             )
             table.add_row(cls, f"{r.probabilities[cls]:.3f}", limit, "yes" if cls in r.labels else "")
         console.print(table)
+
+
+def example(
+    out: Path = typer.Option(Path("example"), "--out", help="folder to write the record into"),
+    rhythm: str = typer.Option("sinus", "--rhythm", help="sinus or afib"),
+) -> None:
+    """Write a SYNTHETIC 12-lead record (made by ecglab's code, not a patient) to try predict and explain."""
+    from ecglab.infer.synthetic import write_example
+
+    try:
+        path = write_example(out, rhythm)
+    except ValueError as exc:
+        fail(str(exc))
+    typer.echo(str(path))

@@ -4,7 +4,7 @@ import typer
 
 from ecglab.cli.data import app as data_app
 from ecglab.cli.explain import explain
-from ecglab.cli.infer import export, predict
+from ecglab.cli.infer import example, export, predict
 from ecglab.cli.models import models
 from ecglab.cli.train import bench, evaluate, train
 
@@ -19,6 +19,7 @@ app.command("bench")(bench)
 app.command("predict")(predict)
 app.command("export")(export)
 app.command("explain")(explain)
+app.command("example")(example)
 
 if __name__ == "__main__":
     app()
