@@ -17,14 +17,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import scipy.io
 
 from ecglab.data.base import Reader, check_signal
 from ecglab.data.errors import RecordError
 from ecglab.data.folds import assign_folds, write_fold_file
 from ecglab.data.labels import Task, label_matrix
 from ecglab.data.leads import STANDARD_LEADS, reorder_leads
-from ecglab.data.wfdb_io import read_header, read_record
+from ecglab.data.wfdb_io import read_header, read_mat_variable, read_record
 
 CLASSES = ("I-AVB", "AF", "LBBB", "RBBB", "NORM", "PAC", "STD", "STE", "PVC")
 FS = 500
@@ -129,14 +128,7 @@ class CPSC2018(Reader):
 
 def load_original_mat(path: Path) -> np.ndarray:
     """`data` of the original release's struct `ECG`: 12 x N mV, leads in the standard order."""
-    try:
-        mat = scipy.io.loadmat(path)
-    except Exception as exc:  # scipy raises several types for corrupt files
-        raise RecordError(path, f"not a readable MATLAB file ({exc})") from None
-    if "ECG" not in mat:
-        found = ", ".join(k for k in mat if not k.startswith("__")) or "none"
-        raise RecordError(path, f"no struct 'ECG' (found: {found}); expected the CPSC 2018 TrainingSet form")
-    ecg = mat["ECG"]
+    ecg = read_mat_variable(path, "ECG", "struct", "; expected the CPSC 2018 TrainingSet form")
     if "data" not in (ecg.dtype.names or ()):
         raise RecordError(path, "struct 'ECG' has no field 'data'")
     x = np.asarray(ecg[0, 0]["data"], dtype=np.float32)

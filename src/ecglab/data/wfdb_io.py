@@ -103,20 +103,25 @@ def read_header(hea_path: str | Path) -> Header:
     return Header(path, n_sig, fs, n_samples, signals, comments)
 
 
+def read_mat_variable(path: Path, name: str, kind: str = "variable", hint: str = ""):
+    """One variable of a MATLAB file; a RecordError names the file and what it holds instead."""
+    try:
+        mat = scipy.io.loadmat(path)
+    except Exception as exc:  # scipy raises several types for corrupt files
+        raise RecordError(path, f"not a readable MATLAB file ({exc})") from None
+    if name not in mat:
+        found = ", ".join(k for k in mat if not k.startswith("__")) or "none"
+        raise RecordError(path, f"no {kind} {name!r} (found: {found}){hint}")
+    return mat[name]
+
+
 def _digital(header: Header) -> np.ndarray:
     """The stored integers, (leads, samples)."""
     data_path = header.data_path
     if not data_path.exists():
         raise RecordError(data_path, "signal file named by the header is missing")
     if data_path.suffix == ".mat":
-        try:
-            mat = scipy.io.loadmat(data_path)
-        except Exception as exc:  # scipy raises several types for corrupt files
-            raise RecordError(data_path, f"not a readable MATLAB file ({exc})") from None
-        if "val" not in mat:
-            found = ", ".join(k for k in mat if not k.startswith("__")) or "none"
-            raise RecordError(data_path, f"no variable 'val' (found: {found})")
-        return np.atleast_2d(mat["val"])
+        return np.atleast_2d(read_mat_variable(data_path, "val", "variable"))
     if header.signals[0].fmt == "16" and len({s.file for s in header.signals}) == 1:
         raw = np.fromfile(data_path, dtype="<i2", offset=header.signals[0].byte_offset)
         if header.n_samples and raw.size < header.n_sig * header.n_samples:
