@@ -16,6 +16,8 @@ run: setup
 	$(VENV)/bin/ecglab explain example/synthetic_sinus.hea --out example/synthetic_sinus.png
 
 test: setup
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
+		|| echo "no chromium (needs root for apt-get): the browser tests will be skipped"
 	$(PY) -m ruff check src tests benchmarks
 	$(PY) -m pytest -m "not gpu"
 

@@ -41,15 +41,17 @@ def explain(
 ) -> None:
     """Grad-CAM (or attention) of one class over a record, drawn at 25 mm/s and 10 mm/mV."""
     from ecglab.explain.plot import output_paths, plot_ecg, save_figure
+    from ecglab.explain.relevance import record_relevance
     from ecglab.infer import resolve_model
     from ecglab.infer.files import parse_leads, read_ecg, select_leads
+    from ecglab.infer.predictor import Predictor
 
     record = path.name[: -len(path.suffix)] if path.suffix else path.name
     out = out or Path(f"{record}_explain.png")
     try:
         output_paths(out)  # a bad suffix fails before the model runs
         folder, name = resolve_model(model)
-        net, predictor = _load(folder, name)
+        predictor = Predictor.from_checkpoint(folder, name=name)
         rec = read_ecg(path, fs=fs, leads=parse_leads(leads), units=units)
         if class_name is not None and class_name not in predictor.classes:
             raise ValueError(
@@ -57,7 +59,9 @@ def explain(
             )
         probs = predictor.predict(rec, str(path)).probabilities
         target = class_name or max(probs, key=probs.get)
-        relevance, method = _relevance(net, predictor, rec, predictor.classes.index(target), layer, attention)
+        relevance, method = record_relevance(
+            predictor, rec, predictor.classes.index(target), layer, attention
+        )
         title = f"{record}   ·   {target}  p = {probs[target]:.2f}   ·   {method}   ·   model {name}"
         fig = plot_ecg(select_leads(rec, predictor.lead_names), rec.fs, predictor.lead_names, relevance,
                        title=title, note=f"shaded: {method} relevance for {target}")  # fmt: skip
@@ -67,52 +71,3 @@ def explain(
     typer.echo(f"{path}: explained {target} (p = {probs[target]:.3f}) with {method}")
     for figure in written:
         typer.echo(str(figure))
-
-
-def _load(folder: Path, name: str):
-    """The network (for gradients) and a Predictor running that same network (for the probabilities)."""
-    import numpy as np
-    import torch
-
-    from ecglab.infer.predictor import Predictor
-    from ecglab.train.checkpoint import load_checkpoint
-
-    net, meta = load_checkpoint(folder)
-
-    def run(x: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            return net(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))).float().numpy()
-
-    return net, Predictor(meta, run, name)
-
-
-def _relevance(net, predictor, rec, class_index: int, layer: str | None, attention: bool):
-    """The relevance map on the file's own time base ((samples,) or (leads, samples)) and its method's name.
-
-    The model sees the record as `predict` does: its leads, resampled and filtered, z-scored per window;
-    a record shorter than one window is zero-padded at both ends and the map cropped back.
-    """
-    import numpy as np
-
-    from ecglab.data.preprocess import normalize
-    from ecglab.explain.attention import attention_relevance
-    from ecglab.explain.gradcam import default_layer, grad_cam, grad_cam_leads, keeps_leads
-
-    x, valid, _ = predictor.prepare(rec)
-    n = predictor.window_samples
-    options = {"window": n, "prepare": lambda w: normalize(w, predictor.norm)}
-    if attention:
-        relevance, method = attention_relevance(net, x, **options), "attention"
-    elif keeps_leads(net, x.shape[0], n, layer):
-        relevance, method = grad_cam_leads(net, x, class_index, layer, **options), "Grad-CAM per lead"
-    else:
-        relevance, method = grad_cam(net, x, class_index, layer, **options), "Grad-CAM"
-    if not attention:
-        method += f" at {layer or default_layer(net)}"
-    length = valid.stop - valid.start
-    relevance = relevance[..., valid]
-    t_model = np.arange(length) / predictor.fs
-    t_file = np.arange(rec.x.shape[-1]) / rec.fs
-    on_file = [np.interp(t_file, t_model, r) for r in relevance.reshape(-1, length)]
-    return np.stack(on_file).reshape(*relevance.shape[:-1], -1).astype(np.float32), method
-

@@ -6,6 +6,7 @@ from ecglab.cli.data import app as data_app
 from ecglab.cli.explain import explain
 from ecglab.cli.infer import example, export, predict
 from ecglab.cli.models import models
+from ecglab.cli.serve import serve
 from ecglab.cli.train import bench, evaluate, train
 
 app = typer.Typer(
@@ -20,6 +21,7 @@ app.command("predict")(predict)
 app.command("export")(export)
 app.command("explain")(explain)
 app.command("example")(example)
+app.command("serve")(serve)
 
 if __name__ == "__main__":
     app()

@@ -45,8 +45,9 @@ class Prediction:
 class Predictor:
     """A checkpoint's preprocessing, network and decision rule, applied to whole recordings."""
 
-    def __init__(self, meta: dict, run: Callable[[np.ndarray], np.ndarray], name: str):
+    def __init__(self, meta: dict, run: Callable[[np.ndarray], np.ndarray], name: str, model=None):
         self.meta, self.run, self.name = meta, run, name
+        self.model = model  # the torch network behind `run` (explanations need it); None for ONNX
         self.classes = list(meta["classes"])
         self.lead_names = list(meta["lead_names"])
         self.fs = float(meta["fs"])
@@ -74,7 +75,7 @@ class Predictor:
             from ecglab.train.checkpoint import load_checkpoint
 
             model, meta = load_checkpoint(folder, trust=trust)
-            return cls(meta, _torch_runner(model), name)
+            return cls(meta, _torch_runner(model), name, model)
         if runtime != "onnx":
             raise ValueError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
         config = folder / "config.json"

@@ -27,7 +27,9 @@ AMPLITUDES = {  # lead: P, Q, R, S, T
 RHYTHMS = ("sinus", "afib")
 
 
-def synthetic_ecg(rhythm: str = "sinus", fs: float = 500, seconds: float = 10, heart_rate: float = 70, seed: int = 0) -> np.ndarray:
+def synthetic_ecg(
+    rhythm: str = "sinus", fs: float = 500, seconds: float = 10, heart_rate: float = 70, seed: int = 0
+) -> np.ndarray:
     """float32 (12, samples) in mV, leads in the standard order."""
     if rhythm not in RHYTHMS:
         raise ValueError(f"unknown rhythm {rhythm!r}; choose one of {', '.join(RHYTHMS)}")

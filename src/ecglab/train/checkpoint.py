@@ -50,33 +50,53 @@ def save_checkpoint(folder: str | Path, model: torch.nn.Module, meta: dict) -> P
     return folder
 
 
-def load_checkpoint(folder: str | Path, trust: bool = False) -> tuple[torch.nn.Module, dict]:
-    """Rebuild the model of a checkpoint folder; pickled formats only with `trust=True`."""
-    folder = Path(folder)
-    if folder.is_file() and folder.suffix in UNSAFE_SUFFIXES:
-        if not trust:
-            raise ValueError(
-                f"{folder}: pickled checkpoints can run arbitrary code when loaded; "
-                "use a safetensors checkpoint folder, or pass the explicit trust flag if you trust its source"
-            )
-        raise ValueError(
-            f"{folder}: a bare pickled state has no model config; convert it to a checkpoint folder"
-        )
-    config_path = folder / CONFIG_FILE
-    if not config_path.is_file() or not (folder / MODEL_FILE).is_file():
-        raise FileNotFoundError(f"{folder}: not a checkpoint folder (needs {MODEL_FILE} and {CONFIG_FILE})")
-    meta = json.loads(config_path.read_text())
-    model = create_model(
+def _build(meta: dict) -> torch.nn.Module:
+    return create_model(
         meta["model"],
         num_classes=meta["num_classes"],
         in_chans=meta["in_chans"],
         **meta.get("model_kwargs", {}),
     )
+
+
+def load_checkpoint(folder: str | Path, trust: bool = False) -> tuple[torch.nn.Module, dict]:
+    """Rebuild the model of a checkpoint folder; a pickled file (`.pt`, ...) only with `trust=True`."""
+    folder = Path(folder)
+    if folder.is_file() and folder.suffix in UNSAFE_SUFFIXES:
+        return _load_pickled(folder, trust)
+    config_path = folder / CONFIG_FILE
+    if not config_path.is_file() or not (folder / MODEL_FILE).is_file():
+        raise FileNotFoundError(f"{folder}: not a checkpoint folder (needs {MODEL_FILE} and {CONFIG_FILE})")
+    meta = json.loads(config_path.read_text())
+    model = _build(meta)
     state = {}
     with safe_open(str(folder / MODEL_FILE), framework="pt") as f:
         for key in f.keys():  # noqa: SIM118 - safe_open has no __iter__
             state[key] = f.get_tensor(key)
     model.load_state_dict(state, strict=True)
+    return model.eval(), meta
+
+
+def _load_pickled(path: Path, trust: bool) -> tuple[torch.nn.Module, dict]:
+    """A pickled model or state dict with `config.json` beside it, for users who trust its source."""
+    if not trust:
+        raise ValueError(
+            f"{path}: pickled checkpoints can run arbitrary code when loaded; use a safetensors "
+            "checkpoint folder, or pass the explicit trust flag (--trust) if you trust its source"
+        )
+    config_path = path.with_name(CONFIG_FILE)
+    if not config_path.is_file():
+        raise FileNotFoundError(
+            f"{path}: a pickled checkpoint needs {CONFIG_FILE} beside it (model, classes, fs, ...)"
+        )
+    meta = json.loads(config_path.read_text())
+    obj = torch.load(path, map_location="cpu", weights_only=False)
+    if isinstance(obj, torch.nn.Module):
+        return obj.eval(), meta
+    if not isinstance(obj, dict):
+        raise ValueError(f"{path}: holds a {type(obj).__name__}, neither a model nor a state dict")
+    model = _build(meta)
+    model.load_state_dict(obj.get("state_dict", obj), strict=True)
     return model.eval(), meta
 
 

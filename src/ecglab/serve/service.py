@@ -1,0 +1,120 @@
+"""The model behind the server: loaded once, used by one request at a time.
+
+Grad-CAM hooks the network's last stage, and a hook fires for every forward pass, so a prediction
+running beside an explanation would feed it the wrong activations; one lock keeps the network's
+uses apart. Reading files and encoding images happen outside it.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import threading
+from pathlib import Path
+
+import ecglab
+from ecglab.data.errors import RecordError
+from ecglab.infer import resolve_model
+from ecglab.infer.files import UNITS, Recording, parse_leads, read_ecg, select_leads
+from ecglab.serve.uploads import Upload, UploadError, records
+
+IMAGE_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
+DEFAULT_DPI = 100
+MAX_EXPLAIN_S = 120.0  # Grad-CAM runs every window of a record at once; the figure shows 10 s of it
+
+
+class Service:
+    """A checkpoint's network and predictor, with a lock around the network."""
+
+    def __init__(self, model: str | Path | None = None):
+        from ecglab.infer.predictor import Predictor
+
+        folder, name = resolve_model(None if model is None else str(model))
+        self.name = Path(name).name or name  # a folder's name, not where it sits on the server
+        self.predictor = Predictor.from_checkpoint(folder, name=self.name)
+        self.lock = threading.Lock()
+        self.plot_lock = threading.Lock()  # matplotlib shares its cached fonts between figures
+
+    def health(self) -> dict:
+        p = self.predictor
+        return {
+            "status": "ok", "model": self.name, "version": ecglab.__version__, "classes": p.classes,
+            "multilabel": p.multilabel, "thresholds": p.thresholds, "leads": p.lead_names, "fs": p.fs,
+            "window_seconds": p.window_samples / p.fs,
+        }  # fmt: skip
+
+    def read(self, upload: Upload, paths: list[Path] | None = None) -> list[tuple[str, Recording]]:
+        """(file name, recording) of every uploaded record, read with the request's fs/leads/units."""
+        fs, leads, units = _options(upload.fields)
+        found = []
+        for path in records(upload) if paths is None else paths:
+            try:
+                found.append((path.name, read_ecg(path, fs=fs, leads=leads, units=units)))
+            except RecordError:
+                raise
+            except Exception as exc:  # a corrupt file can make a third-party reader raise anything
+                raise RecordError(path.name, f"could not be read ({type(exc).__name__}: {exc})") from None
+        return found
+
+    def predict(self, upload: Upload) -> dict:
+        found = []
+        for name, rec in self.read(upload):
+            with self.lock:
+                result = self.predictor.predict(rec, name)
+            found.append(result.to_json() | {"windows": result.windows, "warnings": list(result.warnings)})
+        return {"model": self.name, "predictions": found}
+
+    def explain(self, upload: Upload, class_name: str | None, image: str, dpi: int = DEFAULT_DPI) -> dict:
+        """One record's prediction and its Grad-CAM figure (bytes of a PNG or SVG) for one class."""
+        from ecglab.explain.plot import plot_ecg, save_figure
+        from ecglab.explain.relevance import record_relevance
+
+        paths = records(upload)
+        if len(paths) != 1:
+            names = ", ".join(path.name for path in paths)
+            raise UploadError(400, f"explain takes one record, got {len(paths)} ({names}); upload one")
+        ((name, rec),) = self.read(upload, paths)
+        seconds = rec.x.shape[-1] / rec.fs
+        if seconds > MAX_EXPLAIN_S:
+            raise RecordError(
+                name,
+                f"{seconds:.0f} s long; explain draws records up to {MAX_EXPLAIN_S:g} s, so upload an excerpt "
+                "(predict takes the whole record)",
+            )
+        classes = self.predictor.classes
+        if class_name and class_name not in classes:
+            raise UploadError(422, f"unknown class {class_name!r}; the model's classes: {', '.join(classes)}")
+        with self.lock:
+            result = self.predictor.predict(rec, name)
+            target = class_name or max(result.probabilities, key=result.probabilities.get)
+            relevance, method = record_relevance(self.predictor, rec, classes.index(target))
+        p = result.probabilities[target]
+        title = f"{name}   ·   {target}  p = {p:.2f}   ·   {method}   ·   model {self.name}"
+        leads = self.predictor.lead_names
+        with self.plot_lock:
+            fig = plot_ecg(select_leads(rec, leads), rec.fs, leads, relevance, title=title,
+                           note=f"shaded: {method} relevance for {target}")  # fmt: skip
+            (path,) = save_figure(fig, upload.folder / f"explain.{image}", dpi)
+        prediction = result.to_json() | {"windows": result.windows, "warnings": list(result.warnings)}
+        return {"prediction": prediction, "class": target, "probability": p, "method": method,
+                "media_type": IMAGE_TYPES[image], "image": path.read_bytes()}  # fmt: skip
+
+
+def encode(result: dict) -> dict:
+    """The explain result as JSON: the image as base64."""
+    return result | {"image": base64.b64encode(result["image"]).decode("ascii")}
+
+
+def _options(fields: dict[str, str]) -> tuple[float | None, list[str] | None, str | None]:
+    fs = fields.get("fs") or None
+    if fs is not None:
+        try:
+            fs = float(fs)
+        except ValueError:
+            fs = math.nan
+        if not (math.isfinite(fs) and 0 < fs <= 100_000):
+            raise UploadError(400, f"fs={fields['fs']!r} is not a sampling rate; give it in Hz, e.g. 500")
+    units = fields.get("units") or None
+    if units is not None and units.lower() not in UNITS:
+        raise UploadError(400, f"units={units!r} unknown; use mV or uV")
+    return fs, parse_leads(fields.get("leads")), units
