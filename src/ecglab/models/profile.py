@@ -202,14 +202,20 @@ def measure_training(
     return batch * steps / (time.perf_counter() - start)
 
 
-def matmul_peak_gflops(n: int = 2048, repeats: int = 10) -> float:
-    """Best float32 matrix-multiply rate of this machine, in GFLOP/s (2 n^3 per product)."""
+def matmul_peak_gflops(sizes: tuple[int, ...] = (1024, 2048, 3072), repeats: int = 10) -> float:
+    """Best float32 matrix-multiply rate of this machine, in GFLOP/s (2 n^3 per product).
+
+    The best over a few sizes after a warm-up: one size alone, measured cold, can read a third
+    low (thread pool start-up, frequency ramp), which would inflate every model's share of it.
+    """
     import time
 
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - start)
-    return 2 * n**3 / best / 1e9
+    torch.randn(512, 512) @ torch.randn(512, 512)  # start the thread pool
+    best_rate = 0.0
+    for n in sizes:
+        a, b = torch.randn(n, n), torch.randn(n, n)
+        for _ in range(repeats):
+            start = time.perf_counter()
+            a @ b
+            best_rate = max(best_rate, 2 * n**3 / (time.perf_counter() - start) / 1e9)
+    return best_rate
