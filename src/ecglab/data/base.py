@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ecglab.data.errors import RecordError
-from ecglab.data.labels import Task
+from ecglab.data.labels import Task, label_matrix
 from ecglab.paths import dataset_root
 
 RECORD_COLUMNS = ["patient_id", "fs", "n_samples", "labels", "fold", "path"]
@@ -102,6 +102,27 @@ class Reader:
                 self.root / str(record_id), "named in the label table but its signal file is missing"
             )
         return Path(path)
+
+
+class ShippedFoldsReader(Reader):
+    """A reader whose folds come from a shipped fold file, stratified on the task `fold_task`.
+
+    Subclasses implement `label_table()`: the records table without its `fold` column, and the
+    rows skipped while reading it.
+    """
+
+    fold_task: ClassVar[str]
+
+    def label_table(self) -> tuple[pd.DataFrame, list[tuple[str, str, str]]]:
+        raise NotImplementedError
+
+    def _build_records(self):
+        from ecglab.data.folds import assign_folds  # lazily: `python -m ecglab.data.folds` runs that module
+
+        records, skipped = self.label_table()
+        y = label_matrix(records["labels"], self.tasks[self.fold_task])
+        records["fold"] = assign_folds(self.name, list(records.index), y)
+        return records, skipped
 
 
 def split_of(folds: pd.Series | np.ndarray, val_fold: int = 9, test_fold: int = 10) -> np.ndarray:

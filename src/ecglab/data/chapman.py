@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ecglab.data.base import Reader, check_signal
+from ecglab.data.base import ShippedFoldsReader, check_signal
 from ecglab.data.errors import RecordError
-from ecglab.data.folds import assign_folds, write_fold_file
+from ecglab.data.folds import write_fold_file
 from ecglab.data.labels import Task, label_matrix
 from ecglab.data.leads import STANDARD_LEADS, reorder_leads
 from ecglab.data.wfdb_io import read_header, read_record
@@ -56,7 +56,7 @@ CSV_FOLDERS = ("ECGData", "ECGDataDenoised")
 _JS = re.compile(r"^JS(\d+)$")
 
 
-class Chapman(Reader):
+class Chapman(ShippedFoldsReader):
     """Chapman-Shaoxing, 10,646 10-s 12-lead ECGs at 500 Hz with one rhythm label each.
 
     `denoised` picks the CSV folder: None (default) reads the raw `ECGData/` when it exists and
@@ -67,6 +67,7 @@ class Chapman(Reader):
     name = "chapman"
     tasks = TASKS
     default_task = "rhythm"
+    fold_task = "rhythm"
     lead_names = STANDARD_LEADS
 
     def __init__(self, root: str | Path | None = None, denoised: bool | None = None):
@@ -128,12 +129,6 @@ class Chapman(Reader):
             rows.append((hea.stem, hea.stem, FS, header.n_samples, rhythm, str(hea)))
         return _frame(rows), skipped
 
-    def _build_records(self):
-        records, skipped = self.label_table()
-        y = label_matrix(records["labels"], TASKS["rhythm"])
-        records["fold"] = assign_folds(self.name, list(records.index), y)
-        return records, skipped
-
     def load_signal(self, record_id: str) -> np.ndarray:
         path = self.signal_path(record_id)
         if path.suffix == ".hea":
@@ -170,7 +165,7 @@ def read_csv_signal(path: str | Path) -> np.ndarray:
     except FileNotFoundError:
         raise RecordError(path, "signal file is missing") from None
     names = [t.strip().strip('"') for t in first.split(",")]
-    has_header = any(n and not _is_number(n) for n in names)
+    has_header = is_header_row(names)
     try:
         table = pd.read_csv(path, header=0 if has_header else None, dtype=np.float64)
     except (ValueError, pd.errors.ParserError) as exc:
@@ -201,6 +196,11 @@ def _frame(rows: list[tuple]) -> pd.DataFrame:
 
 def _unknown_rhythm(rhythm: str) -> str:
     return f"unknown rhythm {rhythm or '(empty)'!r}; expected one of {', '.join(RHYTHMS)}"
+
+
+def is_header_row(cells: list[str]) -> bool:
+    """Whether a CSV's first row names its columns (any non-empty cell that isn't a number)."""
+    return any(c and not _is_number(c) for c in cells)
 
 
 def _is_number(text: str) -> bool:

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ecglab.data.base import Reader, check_signal
+from ecglab.data.base import ShippedFoldsReader, check_signal
 from ecglab.data.errors import RecordError
-from ecglab.data.folds import assign_folds, write_fold_file
+from ecglab.data.folds import write_fold_file
 from ecglab.data.labels import Task, label_matrix
 from ecglab.data.leads import reorder_leads
 from ecglab.data.wfdb_io import read_header, read_record
@@ -31,7 +31,7 @@ REFERENCES = ("REFERENCE-v3.csv", "REFERENCE.csv")
 TASKS = {"rhythm": Task("rhythm", CLASSES, False, lambda label: (label,) if label in CLASSES else ())}
 
 
-class CinC2017(Reader):
+class CinC2017(ShippedFoldsReader):
     """The CinC 2017 training set; `labels` is the class letter (N, A, O or ~).
 
     `root` is the folder holding `training2017/`, or that folder itself. `reference` names the
@@ -42,6 +42,7 @@ class CinC2017(Reader):
     name = "cinc2017"
     tasks = TASKS
     default_task = "rhythm"
+    fold_task = "rhythm"
     lead_names = ("I",)
 
     def __init__(self, root: str | Path | None = None, reference: str | None = None):
@@ -96,12 +97,6 @@ class CinC2017(Reader):
             skipped.append((record_id, exc.path, exc.problem))
             return None
         return (record_id, pd.NA, FS, header.n_samples, label, str(hea))
-
-    def _build_records(self):
-        records, skipped = self.label_table()
-        y = label_matrix(records["labels"], TASKS["rhythm"])
-        records["fold"] = assign_folds(self.name, list(records.index), y)
-        return records, skipped
 
     def load_signal(self, record_id: str) -> np.ndarray:
         path = self.signal_path(record_id)

@@ -160,12 +160,14 @@ def _read_mat(path: Path):
 def _read_csv(path: Path, fs: float | None, leads: Sequence[str] | None, units: str | None):
     import pandas as pd
 
+    from ecglab.data.chapman import is_header_row, read_csv_signal
+
     with path.open(errors="replace") as f:
         first = f.readline()
     cells = [c.strip().strip('"') for c in first.split(",")]
     if not first.strip():
         raise RecordError(path, "empty file")
-    header = cells if any(c and not _is_number(c) for c in cells) else None
+    header = cells if is_header_row(cells) else None
     keys = [lead_key(c) for c in header] if header else []
     chapman = (
         leads is None
@@ -173,8 +175,6 @@ def _read_csv(path: Path, fs: float | None, leads: Sequence[str] | None, units: 
         and (not header or set(keys) == set(STANDARD_LEADS))
     )
     if chapman:
-        from ecglab.data.chapman import read_csv_signal
-
         x = read_csv_signal(path)  # µV -> mV, reordered to the standard leads
         scale = UNITS[units.lower()] / UNITS["uv"] if units else 1.0
         return x * np.float32(scale), fs or CHAPMAN_FS, STANDARD_LEADS
@@ -237,11 +237,3 @@ def _read_edf(path: Path, units: str | None):
             raise RecordError(path, f"signal {s.label!r}: unknown units {unit!r}; pass --units mV or uV")
         rows.append(np.asarray(s.data, dtype=np.float64) * UNITS[unit.lower()])
     return np.stack(rows).astype(np.float32), rates.pop(), [s.label for s in signals]
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
