@@ -2,6 +2,7 @@ import csv
 
 import yaml
 
+from ecglab.train.bench import RESULT_FIELDS, add_result, read_results
 from helpers import run_cli
 from test_train import synthetic_ptbxl
 
@@ -18,11 +19,16 @@ def test_bench_runs_the_grid_once_and_tabulates_it(tmp_path):
         "out": str(tmp_path / "runs"),
         "results": str(tmp_path / "results.csv"),
     }))  # fmt: skip
+    shard = run_cli("bench", str(spec), "--shard", "2/2")  # every second cell: the second model only
+    assert (
+        shard.stdout.count(": training") == 1
+        and "inceptionformer_tiny-ptbxl-rhythm-s0: training" in shard.stdout
+    )
     first = run_cli("bench", str(spec))
-    assert first.stdout.count(": training") == 2
+    assert first.stdout.count(": training") == 1 and "fcn_wang-ptbxl-rhythm-s0: training" in first.stdout
     with open(tmp_path / "results.csv") as f:
         rows = list(csv.DictReader(f))
-    assert [r["model"] for r in rows] == ["fcn_wang", "inceptionformer_tiny"]
+    assert sorted(r["model"] for r in rows) == ["fcn_wang", "inceptionformer_tiny"]
     for row in rows:
         assert row["dataset"] == "ptbxl" and row["task"] == "rhythm" and row["seed"] == "0"
         assert float(row["macro_auc_lo"]) <= float(row["macro_auc"]) <= float(row["macro_auc_hi"])
@@ -39,3 +45,25 @@ def test_bench_spec_errors(tmp_path):
     spec.write_text("modles: [resnet1d18]\n")
     proc = run_cli("bench", str(spec), check=False)
     assert proc.returncode == 2 and "unknown key(s) modles" in proc.stderr
+    spec.write_text("models: [resnet1d18]\n")
+    proc = run_cli("bench", str(spec), "--shard", "3/2", check=False)
+    assert proc.returncode == 2 and "--shard '3/2': expected i/n" in proc.stderr
+
+
+def test_benches_side_by_side_keep_each_others_rows(tmp_path):
+    """Two benches writing one table: each adds its row to what the other wrote, under a lock."""
+    path = tmp_path / "results.csv"
+    row = {field: "1" for field in RESULT_FIELDS} | {
+        "dataset": "ptbxl",
+        "task": "rhythm",
+        "macro_auc": "0.8",
+        "budget_minutes": "",
+    }
+    first = add_result(path, row | {"model": "a", "key": "k1"})
+    assert len(first) == 1
+    rows = add_result(path, row | {"model": "b", "key": "k2", "budget_minutes": "15"})
+    assert [r["model"] for r in rows] == ["a", "b"] and [r["model"] for r in read_results(path)] == ["a", "b"]
+    again = add_result(path, row | {"model": "a2", "key": "k1"})  # the same cell, re-run: replaced
+    assert sorted(r["model"] for r in again) == ["a2", "b"]
+    markdown = (tmp_path / "results.md").read_text()
+    assert "### ptbxl · rhythm · 15-minute budget" in markdown and "### ptbxl · rhythm\n" in markdown

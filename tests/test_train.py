@@ -141,3 +141,29 @@ def test_ddp_two_gloo_processes_follow_the_single_process_loss_curve(tmp_path):
     np.testing.assert_allclose(h2["train_loss"], h1["train_loss"], rtol=1e-3)
     np.testing.assert_allclose(h2["val_loss"], h1["val_loss"], rtol=1e-3)
     assert (tmp_path / "runs/two/metrics.json").is_file()
+
+
+def test_a_time_budget_shortens_the_cosine_schedule_to_the_epochs_that_fit():
+    import torch
+
+    from ecglab.train.loop import fit_schedule_to_budget
+
+    def rates(scheduler, optimizer, n):
+        out = []
+        for _ in range(n):
+            out.append(optimizer.param_groups[0]["lr"])
+            scheduler.step()
+        return out
+
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.AdamW([param], lr=1e-3)
+    budgeted = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=50)
+    assert fit_schedule_to_budget(budgeted, 50, first_epoch_seconds=100.0, max_minutes=15) == 9
+    reference_opt = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
+    reference = torch.optim.lr_scheduler.CosineAnnealingLR(reference_opt, T_max=9)
+    assert np.allclose(rates(budgeted, optimizer, 9), rates(reference, reference_opt, 9))
+    assert optimizer.param_groups[0]["lr"] < 1e-9  # annealed to zero when the budget ends
+    assert (
+        fit_schedule_to_budget(budgeted, 50, first_epoch_seconds=1.0, max_minutes=15) == 50
+    )  # capped by epochs
+    assert fit_schedule_to_budget(budgeted, 50, first_epoch_seconds=3600.0, max_minutes=15) == 1

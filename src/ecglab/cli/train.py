@@ -80,17 +80,22 @@ def evaluate(
     typer.echo(f"{run}: metrics.json and report/report.html written")
 
 
-def bench(spec: Path = typer.Argument(..., help="YAML grid: models x datasets/tasks x seeds")) -> None:
+def bench(
+    spec: Path = typer.Argument(..., help="YAML grid: models x datasets/tasks x seeds"),
+    shard: str = typer.Option(
+        "1/1", help="run only cells i, i+n, ... of the grid (i/n), e.g. one bench per core"
+    ),
+) -> None:
     """Train and evaluate every cell of a grid not yet in its results table; write CSV and markdown."""
     import shlex
     import sys
 
-    from ecglab.train.bench import run_bench
+    from ecglab.train.bench import parse_shard, run_bench
 
     command = "ecglab " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     try:
         with _progress_bars() as bars:
-            results = run_bench(spec, command, progress=bars, echo=typer.echo)
+            results = run_bench(spec, command, progress=bars, echo=typer.echo, shard=parse_shard(shard))
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))
     typer.echo(f"{results} and {results.with_suffix('.md')} written")

@@ -17,11 +17,13 @@ in the results table is skipped, so a grid can be stopped and continued.
 from __future__ import annotations
 
 import csv
+import fcntl
 import hashlib
 import json
 import platform
 import subprocess
 import time
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -30,7 +32,8 @@ import yaml
 
 from ecglab.train.config import from_dict, load_config
 
-RESULT_FIELDS = ["dataset", "task", "model", "seed", "params", "macs", "macs_layers", "epochs", "seconds_per_epoch",
+RESULT_FIELDS = ["dataset", "task", "model", "seed", "params", "macs", "macs_layers", "budget_minutes", "threads",
+                 "epochs", "seconds_per_epoch",
                  "macro_auc", "macro_auc_lo", "macro_auc_hi", "macro_f1", "macro_f1_lo", "macro_f1_hi",
                  "commit", "date", "machine", "command", "key"]  # fmt: skip
 SPEC_KEYS = {"base", "set", "models", "datasets", "seeds", "out", "results", "machine"}
@@ -100,13 +103,33 @@ def write_results(path: Path, rows: list[dict]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=RESULT_FIELDS)
+        writer = csv.DictWriter(f, fieldnames=RESULT_FIELDS, restval="")
         writer.writeheader()
         writer.writerows(rows)
     tmp.replace(path)
 
 
+@contextmanager
+def _locked(path: Path):
+    """An exclusive lock beside the results table, so benches can run side by side."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def add_result(path: Path, row: dict) -> list[dict]:
+    """Add a row (replacing one with the same key), re-reading the table so no other bench's row is lost."""
+    with _locked(path):
+        rows = [r for r in read_results(path) if r["key"] != row["key"]] + [row]
+        write_results(path, rows)
+        path.with_suffix(".md").write_text(results_markdown(rows))
+    return rows
+
+
 def result_row(config, run_dir: Path, key: str, version: str, machine: str, command: str) -> dict:
+    import torch
+
     from ecglab.models import create_model
     from ecglab.models.profile import count_macs
 
@@ -119,7 +142,8 @@ def result_row(config, run_dir: Path, key: str, version: str, machine: str, comm
     value = lambda name, part: metrics[name][part]  # noqa: E731
     return {
         "dataset": config.dataset, "task": meta["task"], "model": config.model, "seed": config.seed,
-        "params": cost["params"], "macs": cost["macs"], "macs_layers": cost["macs_layers"], "epochs": len(history),
+        "params": cost["params"], "macs": cost["macs"], "macs_layers": cost["macs_layers"],
+        "budget_minutes": config.max_minutes or "", "threads": config.threads or torch.get_num_threads(), "epochs": len(history),
         "seconds_per_epoch": round(float(np.mean([float(h["seconds"]) for h in history])), 1),
         "macro_auc": value("macro_auc", "value"), "macro_auc_lo": value("macro_auc", "lo"), "macro_auc_hi": value("macro_auc", "hi"),
         "macro_f1": value("macro_f1", "value"), "macro_f1_lo": value("macro_f1", "lo"), "macro_f1_hi": value("macro_f1", "hi"),
@@ -128,18 +152,19 @@ def result_row(config, run_dir: Path, key: str, version: str, machine: str, comm
 
 
 def results_markdown(rows: list[dict]) -> str:
-    """One table per (dataset, task), in the shape of the notes' tables, with 95% CIs."""
+    """One table per (dataset, task, training budget), in the shape of the notes' tables, with 95% CIs."""
     out = []
-    groups: dict[tuple[str, str], list[dict]] = {}
+    groups: dict[tuple[str, str, str], list[dict]] = {}
     for row in rows:
-        groups.setdefault((row["dataset"], row["task"]), []).append(row)
-    for (dataset, task), group in groups.items():
-        out += [f"### {dataset} · {task}", "",
-                "| model | seed | macro AUC [95% CI] | macro F1 [95% CI] | params | MACs | epochs | s/epoch |",
-                "| --- | ---: | --- | --- | ---: | ---: | ---: | ---: |"]  # fmt: skip
+        groups.setdefault((row["dataset"], row["task"], row.get("budget_minutes") or ""), []).append(row)
+    for (dataset, task, budget), group in groups.items():
+        title = f"{dataset} · {task}" + (f" · {float(budget):g}-minute budget" if budget else "")
+        out += [f"### {title}", "",
+                "| model | seed | macro AUC [95% CI] | macro F1 [95% CI] | params | MACs | epochs | s/epoch | threads |",
+                "| --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |"]  # fmt: skip
         for r in sorted(group, key=lambda r: -float(r["macro_auc"])):
             out.append(f"| {r['model']} | {r['seed']} | {_with_ci(r, 'macro_auc')} | {_with_ci(r, 'macro_f1')} | {int(r['params']) / 1e6:.2f} M "
-                       f"| {int(r['macs']) / 1e6:.0f} M | {r['epochs']} | {r['seconds_per_epoch']} |")  # fmt: skip
+                       f"| {int(r['macs']) / 1e6:.0f} M | {r['epochs']} | {r['seconds_per_epoch']} | {r.get('threads', '')} |")  # fmt: skip
         out.append("")
     return "\n".join(out)
 
@@ -148,8 +173,19 @@ def _with_ci(row: dict, key: str) -> str:
     return f"{float(row[key]):.4f} [{float(row[key + '_lo']):.4f}, {float(row[key + '_hi']):.4f}]"
 
 
-def run_bench(spec_path: str | Path, command: str, progress=None, echo=print) -> Path:
-    """Run every cell not yet in the results table; rewrite the CSV after each and the markdown at the end."""
+def parse_shard(text: str) -> tuple[int, int]:
+    """`"i/n"` -> (i, n), 1 <= i <= n."""
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        index = count = 0
+    if not 1 <= index <= count:
+        raise ValueError(f"--shard {text!r}: expected i/n with 1 <= i <= n, e.g. 1/2")
+    return index, count
+
+
+def run_bench(spec_path: str | Path, command: str, progress=None, echo=print, shard=(1, 1)) -> Path:
+    """Run every cell not yet in the results table (of this shard), adding each row as it finishes."""
     from ecglab.data import get_reader
     from ecglab.data.cache import PrepareSettings, default_cache_dir, prepare
     from ecglab.train.loop import fit
@@ -160,7 +196,9 @@ def run_bench(spec_path: str | Path, command: str, progress=None, echo=print) ->
     rows = read_results(results_path)
     done = {r["key"] for r in rows}
     version, machine = code_version(), spec.get("machine") or machine_label()
-    for config in cells(spec, spec_path):
+    for position, config in enumerate(cells(spec, spec_path)):
+        if position % shard[1] != shard[0] - 1:
+            continue
         settings = PrepareSettings(
             config.fs, config.seconds, config.filter, config.val_fold, config.test_fold
         )
@@ -172,8 +210,8 @@ def run_bench(spec_path: str | Path, command: str, progress=None, echo=print) ->
             continue
         echo(f"{config.name}: training")
         run_dir = fit(config, progress)
-        rows.append(result_row(config, run_dir, key, version, machine, command))
-        done.add(key)
-        write_results(results_path, rows)
-    results_path.with_suffix(".md").write_text(results_markdown(rows))
+        rows = add_result(results_path, result_row(config, run_dir, key, version, machine, command))
+        done = {r["key"] for r in rows}
+    with _locked(results_path):
+        results_path.with_suffix(".md").write_text(results_markdown(read_results(results_path)))
     return results_path

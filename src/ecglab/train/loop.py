@@ -152,6 +152,19 @@ def build_optimizer(model: nn.Module, config: TrainConfig):
     return optimizer, scheduler
 
 
+def fit_schedule_to_budget(scheduler, epochs: int, first_epoch_seconds: float, max_minutes: float) -> int:
+    """Shorten the run to the epochs that fit a time budget, and the cosine decay with it.
+
+    Budgeted training (Li et al., 2020): a schedule that anneals within the budget beats one cut
+    off at a high learning rate. The first epoch's time, validation included, sets the length; it
+    is saved with the resume state, so a resumed run keeps the same schedule.
+    """
+    fitting = max(1, min(epochs, int(60 * max_minutes // max(first_epoch_seconds, 1e-9))))
+    if isinstance(scheduler, torch.optim.lr_scheduler.CosineAnnealingLR):
+        scheduler.T_max = fitting  # exact: epoch 0 ran at the base rate whatever T_max was
+    return fitting
+
+
 def fit(config: TrainConfig, progress=None) -> Path:
     """Train, validate every epoch, keep the best checkpoint, predict every split, evaluate.
 
@@ -211,6 +224,7 @@ def _fit(config: TrainConfig, world: World, progress) -> Path:
     }  # fmt: skip
 
     start_epoch, best, bad_epochs, trained_seconds = 0, None, 0, 0.0
+    epochs = 1 if config.dry_run else config.epochs
     if resuming:
         extra = load_state(run.state_path, model, optimizer, scheduler)
         start_epoch, best, bad_epochs, trained_seconds = (
@@ -219,9 +233,9 @@ def _fit(config: TrainConfig, world: World, progress) -> Path:
             extra["bad_epochs"],
             extra["seconds"],
         )
+        epochs = extra.get("epochs", epochs)
         run.log(f"resumed after epoch {extra['epoch']}")
     history = run.history(start_epoch)
-    epochs = 1 if config.dry_run else config.epochs
     max_steps = DRY_RUN_STEPS if config.dry_run else None
     max_records = DRY_RUN_RECORDS if config.dry_run else None
     run.log(
@@ -229,8 +243,10 @@ def _fit(config: TrainConfig, world: World, progress) -> Path:
     )
 
     for epoch in range(start_epoch, epochs):
-        if bad_epochs >= config.patience > 0 or (
-            config.max_minutes and trained_seconds >= 60 * config.max_minutes
+        if (
+            epoch >= epochs
+            or bad_epochs >= config.patience > 0
+            or (config.max_minutes and trained_seconds >= 60 * config.max_minutes)
         ):
             break
         started = time.perf_counter()
@@ -248,8 +264,13 @@ def _fit(config: TrainConfig, world: World, progress) -> Path:
         val_auc, val_f1 = val_scores(y_val, probs, task.multilabel)
         val_loss = record_loss(probs, y_val, task.multilabel)
         lr = optimizer.param_groups[0]["lr"]
-        scheduler.step()
         trained_seconds += time.perf_counter() - started
+        if epoch == 0 and config.max_minutes:
+            epochs = fit_schedule_to_budget(scheduler, epochs, trained_seconds, config.max_minutes)
+            run.log(
+                f"{trained_seconds:.1f} s per epoch: {epochs} epochs fit the {config.max_minutes:g}-minute budget"
+            )
+        scheduler.step()
         row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "val_macro_auc": val_auc,
                "val_macro_f1": val_f1, "lr": lr, "seconds": round(time.perf_counter() - started, 3)}  # fmt: skip
         history.append(row)
@@ -261,7 +282,8 @@ def _fit(config: TrainConfig, world: World, progress) -> Path:
             if improved:
                 save_checkpoint(run.dir / "checkpoint", model, meta | {"epoch": epoch})
             save_state(run.state_path, model, optimizer, scheduler,
-                       {"epoch": epoch, "best": best, "bad_epochs": bad_epochs, "seconds": trained_seconds})  # fmt: skip
+                       {"epoch": epoch, "best": best, "bad_epochs": bad_epochs, "seconds": trained_seconds,
+                        "epochs": epochs})  # fmt: skip
         run.log(
             f"epoch {epoch}: train_loss {train_loss:.4f} val_loss {val_loss:.4f} val_macro_auc {val_auc:.4f}"
         )
