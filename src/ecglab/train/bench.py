@@ -7,7 +7,7 @@ A spec is YAML:
     models: [resnet1d_wang, xresnet1d101]
     datasets: [{dataset: ptbxl, task: rhythm}, {dataset: ptbxl, task: superdiagnostic}]
     seeds: [0]
-    out: runs/bench                              # run folders
+    out: runs/bench                              # run folders go to <out>/<spec file stem>/
     results: benchmarks/results.csv             # one row per (dataset, task, model, seed)
 
 A cell whose key (its resolved config, the data manifest hash and the code version) is already
@@ -64,7 +64,7 @@ def cells(spec: dict, spec_path: Path):
                 data = base_dict | entry | {"model": model, "seed": seed}
                 config = from_dict(data, str(spec_path))
                 name = f"{model}-{config.dataset}-{config.task or 'default'}-s{seed}"
-                yield replace(config, name=name, out=spec.get("out", "runs/bench"))
+                yield replace(config, name=name, out=str(Path(spec.get("out", "runs/bench")) / spec_path.stem))
 
 
 def code_version() -> str:
