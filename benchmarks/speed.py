@@ -4,6 +4,12 @@ For each model: samples/s of a training step (forward, loss, backward, AdamW ste
 12 x 1000 inputs, the GFLOP/s that achieves (3 x 2 x MACs per sample: forward, and backward
 at about twice the forward) and its share of the peak measured in the same run.
 
+`roofline_share` is the most that share could be on this machine if every op of the step ran at
+the roofline, max(FLOPs / peak, bytes / memory bandwidth), one op after another (see
+`ecglab.models.profile.training_roofline`); `of_roofline` is the measured share over it. A model
+whose roofline share is below a target cannot reach it without fusing ops (BN, activations,
+depthwise convolutions and the optimizer stream memory and do few FLOPs).
+
     .venv/bin/python benchmarks/speed.py --models 'resnet1d*' --steps 5 --out speed.md
 """
 
@@ -16,9 +22,24 @@ import platform
 import torch
 
 from ecglab.models import create_model, list_models
-from ecglab.models.profile import count_macs, matmul_peak_gflops, measure_training
+from ecglab.models.profile import (
+    count_macs,
+    matmul_peak_gflops,
+    measure_training,
+    memory_bandwidth_gbs,
+    training_roofline,
+)
 
-COLUMNS = ["model", "params_M", "macs_M", "train_samples_per_s", "gflops", "share_of_peak"]
+COLUMNS = [
+    "model",
+    "params_M",
+    "macs_M",
+    "train_samples_per_s",
+    "gflops",
+    "share_of_peak",
+    "roofline_share",
+    "of_roofline",
+]
 
 
 def bench(name: str, batch: int, steps: int, samples: int, peak: float) -> dict:
@@ -36,8 +57,13 @@ def bench(name: str, batch: int, steps: int, samples: int, peak: float) -> dict:
     }
 
 
-def to_markdown(rows: list[dict], peak: float, header: str) -> str:
-    lines = [header, "", f"float32 matmul peak: {peak:.1f} GFLOP/s", ""]
+def to_markdown(rows: list[dict], peak: float, bandwidth: float, header: str) -> str:
+    lines = [
+        header,
+        "",
+        f"float32 matmul peak: {peak:.1f} GFLOP/s, memory bandwidth {bandwidth:.1f} GB/s",
+        "",
+    ]
     lines.append("| " + " | ".join(COLUMNS) + " |")
     lines.append("|" + "---|" * len(COLUMNS))
     lines += ["| " + " | ".join(str(r[c]) for c in COLUMNS) + " |" for r in rows]
@@ -58,12 +84,16 @@ def main(argv=None) -> None:
     names = sorted({name for pattern in args.models.split(",") for name in list_models(pattern)})
     if not names:
         parser.error(f"no model matches {args.models!r}")
-    peak = matmul_peak_gflops()
+    peak, bandwidth = matmul_peak_gflops(), memory_bandwidth_gbs()
     header = (
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, "
         f"batch {args.batch}, 12 x {args.samples}"
     )
-    print(header, f"\nfloat32 matmul peak: {peak:.1f} GFLOP/s", flush=True)
+    print(
+        header,
+        f"\nfloat32 matmul peak: {peak:.1f} GFLOP/s, memory bandwidth {bandwidth:.1f} GB/s",
+        flush=True,
+    )
     rows = []
     for name in names:
         rows.append(bench(name, args.batch, args.steps, args.samples, peak))
@@ -71,16 +101,23 @@ def main(argv=None) -> None:
     peak_after = matmul_peak_gflops()
     print(f"float32 matmul peak after the run: {peak_after:.1f} GFLOP/s")
     peak = max(peak, peak_after)  # the shares are of the higher reading, so never flattered by a cold start
-    for row in rows:
+    for row in rows:  # bounds from the same (higher) peak the shares are of
         row["share_of_peak"] = round(row["gflops"] / peak, 2)
+        model = create_model(row["model"], num_classes=9)
+        roofline = training_roofline(model, args.batch, (12, args.samples), peak, bandwidth)
+        row["roofline_share"] = round(roofline["attainable_share"], 2)
+        row["of_roofline"] = round(row["share_of_peak"] / roofline["attainable_share"], 2)
+        row["top_ops"] = ", ".join(list(roofline["by_op"])[:3])
+        print(f"{row['model']}: roofline share {row['roofline_share']}, measured/roofline {row['of_roofline']}, "
+              f"bound mostly in {row['top_ops']}", flush=True)  # fmt: skip
     if args.out and args.out.endswith(".csv"):
         with open(args.out, "w", newline="") as f:
-            writer = csv.DictWriter(f, COLUMNS)
+            writer = csv.DictWriter(f, COLUMNS, extrasaction="ignore")
             writer.writeheader()
             writer.writerows(rows)
     elif args.out:
         with open(args.out, "w") as f:
-            f.write(to_markdown(rows, peak, header))
+            f.write(to_markdown(rows, peak, bandwidth, header))
 
 
 if __name__ == "__main__":

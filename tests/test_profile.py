@@ -4,7 +4,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ecglab.models.profile import count_macs, count_macs_by_module
+from ecglab.models.profile import count_macs, count_macs_by_module, memory_bandwidth_gbs, training_roofline
 
 
 def test_conv1d_macs_are_outputs_times_kernel_fan_in():
@@ -120,3 +120,34 @@ def test_lstm_counts_both_gate_matrices_per_step():
         per_step = d * (4 * 16 * 12 + 4 * 16 * 16) + d * (4 * 16 * 16 * d + 4 * 16 * 16)
         out = count_macs(_LSTM(bidirectional), (3, 50, 12))
         assert out["macs"] == out["macs_layers"] == 3 * 50 * per_step
+
+
+def _conv_net(groups: int) -> nn.Module:
+    """A per-channel scale first, so the convolution under test needs its input gradient too."""
+    return nn.Sequential(
+        nn.Conv1d(64, 64, 1, groups=64, bias=False),
+        nn.Conv1d(64, 64, 3, padding=1, groups=groups, bias=False),
+        nn.Flatten(),
+        nn.LazyLinear(2),
+    )
+
+
+def test_training_roofline_counts_a_step_and_bounds_the_share():
+    """Dense convolutions are compute-bound; depthwise ones (few FLOPs per byte) cannot reach the peak."""
+    batch = 8
+    dense, depthwise = _conv_net(1), _conv_net(64)
+    dense(torch.randn(1, 64, 200)), depthwise(torch.randn(1, 64, 200))  # materialise the lazy layers
+    peak, bandwidth = 100.0, 10.0  # GFLOP/s, GB/s
+    rows = {}
+    for name, model in {"dense": dense, "depthwise": depthwise}.items():
+        rows[name] = training_roofline(model, batch, (64, 200), peak, bandwidth)
+        nominal = 6 * count_macs(model, (1, 64, 200))["macs"] * batch
+        # the step's counted FLOPs: the nominal 6 x MACs, with groups honoured in the backward
+        assert 0.9 * nominal <= rows[name]["flops"] <= 1.2 * nominal, name
+        assert 0 < rows[name]["attainable_share"] <= 1 and rows[name]["bytes"] > 0
+    assert "convolution_backward" in rows["dense"]["by_op"]
+    assert rows["depthwise"]["attainable_share"] < 0.2 < rows["dense"]["attainable_share"]
+
+
+def test_memory_bandwidth_is_measured():
+    assert memory_bandwidth_gbs(megabytes=8, repeats=2) > 0

@@ -219,3 +219,98 @@ def matmul_peak_gflops(sizes: tuple[int, ...] = (1024, 2048, 3072), repeats: int
             a @ b
             best_rate = max(best_rate, 2 * n**3 / (time.perf_counter() - start) / 1e9)
     return best_rate
+
+
+def memory_bandwidth_gbs(megabytes: int = 256, repeats: int = 5) -> float:
+    """Best copy rate between two large float32 tensors, in GB/s (bytes read plus bytes written)."""
+    import time
+
+    n = megabytes * 2**20 // 4
+    source, target = torch.randn(n), torch.empty(n)
+    target.copy_(source)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        target.copy_(source)
+        best = min(best, time.perf_counter() - start)
+    return 2 * 4 * n / best / 1e9
+
+
+def _sdpa_backward_flops(
+    grad_shape, query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs
+) -> int:
+    """The CPU attention backward: scores recomputed, then four products, about twice the forward."""
+    return 2 * _sdpa_flops(query_shape, key_shape, value_shape)
+
+
+def _conv_backward_flops(grad, x, weight, *args, out_val=None, **kwargs) -> int:
+    """Input and weight gradients, each as costly as the forward; torch's formula ignores groups."""
+    transposed, output_mask = args[4], args[7]
+    forward = 2 * (x.numel() if transposed else grad.numel()) * math.prod(weight.shape[1:])
+    return forward * (int(output_mask[0]) + int(output_mask[1]))
+
+
+class _TrafficMode(TorchDispatchMode):
+    """Per executed op: FLOPs (torch's formulas) and bytes its tensors occupy (inputs read, outputs written)."""
+
+    def __init__(self):
+        super().__init__()
+        extra = _extra_formulas()
+        if hasattr(aten, "_scaled_dot_product_flash_attention_for_cpu_backward"):
+            extra[aten._scaled_dot_product_flash_attention_for_cpu_backward] = _sdpa_backward_flops
+        self.formulas = FlopCounterMode(display=False, custom_mapping=extra).flop_registry
+        self.formulas[aten.convolution_backward] = _conv_backward_flops
+        self.ops: list[tuple[str, int, int]] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        if func.is_view or func.overloadpacket.__name__.startswith(("empty", "detach", "_local_scalar")):
+            return out
+        packet = func.overloadpacket
+        flops = self.formulas[packet](*args, **kwargs, out_val=out) if packet in self.formulas else 0
+        leaves = torch.utils._pytree.tree_leaves((args, kwargs)) + torch.utils._pytree.tree_leaves(out)
+        nbytes = sum(t.numel() * t.element_size() for t in leaves if isinstance(t, torch.Tensor))
+        self.ops.append((packet.__name__, int(flops), int(nbytes)))
+        return out
+
+
+def training_roofline(
+    model: nn.Module, batch: int, input_shape=(12, 1000), peak_gflops: float = 1.0, bandwidth_gbs: float = 1.0
+) -> dict:
+    """The fastest a training step could run if every op ran at the roofline, one op after another.
+
+    Each op of one step (forward, loss, backward, AdamW) takes at least max(FLOPs / peak, bytes /
+    bandwidth), with every tensor it touches streamed from memory once (no fusion across ops, no
+    cache reuse between them). `attainable_share` is the nominal 6 x MACs per sample at that speed,
+    as a share of the peak: what the same measure of `benchmarks/speed.py` could reach at best.
+    `by_op` sums the bound time per op name, to show where it goes.
+    """
+    import torch.nn.functional as F
+
+    model.train()
+    x = torch.randn(batch, *input_shape)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    logits = model(x)  # a first step outside the mode: optimizer state and lazy buffers exist
+    F.binary_cross_entropy_with_logits(logits, torch.zeros_like(logits)).backward()
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    mode = _TrafficMode()
+    with mode:
+        logits = model(x)
+        F.binary_cross_entropy_with_logits(logits, torch.zeros_like(logits)).backward()
+        optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    by_op: dict[str, float] = {}
+    for name, flops, nbytes in mode.ops:
+        seconds = max(flops / (peak_gflops * 1e9), nbytes / (bandwidth_gbs * 1e9))
+        by_op[name] = by_op.get(name, 0.0) + seconds
+    bound = sum(by_op.values())
+    nominal = 6 * count_macs(model, (1, *input_shape))["macs"] * batch
+    return {
+        "flops": sum(op[1] for op in mode.ops),
+        "bytes": sum(op[2] for op in mode.ops),
+        "bound_seconds": bound,
+        "attainable_share": nominal / bound / (peak_gflops * 1e9),
+        "by_op": dict(sorted(by_op.items(), key=lambda kv: -kv[1])),
+    }

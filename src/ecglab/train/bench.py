@@ -64,7 +64,9 @@ def cells(spec: dict, spec_path: Path):
                 data = base_dict | entry | {"model": model, "seed": seed}
                 config = from_dict(data, str(spec_path))
                 name = f"{model}-{config.dataset}-{config.task or 'default'}-s{seed}"
-                yield replace(config, name=name, out=str(Path(spec.get("out", "runs/bench")) / spec_path.stem))
+                yield replace(
+                    config, name=name, out=str(Path(spec.get("out", "runs/bench")) / spec_path.stem)
+                )
 
 
 def code_version() -> str:
