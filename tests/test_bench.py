@@ -61,9 +61,14 @@ def test_benches_side_by_side_keep_each_others_rows(tmp_path):
     }
     first = add_result(path, row | {"model": "a", "key": "k1"})
     assert len(first) == 1
-    rows = add_result(path, row | {"model": "b", "key": "k2", "budget_minutes": "15"})
-    assert [r["model"] for r in rows] == ["a", "b"] and [r["model"] for r in read_results(path)] == ["a", "b"]
+    rows = add_result(path, row | {"model": "b", "key": "k2", "budget_minutes": 15.0})  # a fresh row: numbers
+    rows = add_result(path, row | {"model": "c", "key": "k3", "budget_minutes": "15"})  # rows read back: text
+    assert [r["model"] for r in rows] == ["a", "b", "c"] and [r["model"] for r in read_results(path)] == [
+        "a",
+        "b",
+        "c",
+    ]
     again = add_result(path, row | {"model": "a2", "key": "k1"})  # the same cell, re-run: replaced
-    assert sorted(r["model"] for r in again) == ["a2", "b"]
+    assert sorted(r["model"] for r in again) == ["a2", "b", "c"]
     markdown = (tmp_path / "results.md").read_text()
-    assert "### ptbxl · rhythm · 15-minute budget" in markdown and "### ptbxl · rhythm\n" in markdown
+    assert markdown.count("### ptbxl · rhythm · 15-minute budget") == 1 and "### ptbxl · rhythm\n" in markdown

@@ -158,9 +158,10 @@ def results_markdown(rows: list[dict]) -> str:
     out = []
     groups: dict[tuple[str, str, str], list[dict]] = {}
     for row in rows:
-        groups.setdefault((row["dataset"], row["task"], row.get("budget_minutes") or ""), []).append(row)
+        budget = f"{float(row['budget_minutes']):g}" if row.get("budget_minutes") not in (None, "") else ""
+        groups.setdefault((row["dataset"], row["task"], budget), []).append(row)
     for (dataset, task, budget), group in groups.items():
-        title = f"{dataset} · {task}" + (f" · {float(budget):g}-minute budget" if budget else "")
+        title = f"{dataset} · {task}" + (f" · {budget}-minute budget" if budget else "")
         out += [f"### {title}", "",
                 "| model | seed | macro AUC [95% CI] | macro F1 [95% CI] | params | MACs | epochs | s/epoch | threads |",
                 "| --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |"]  # fmt: skip
