@@ -13,7 +13,7 @@ def test_bench_runs_the_grid_once_and_tabulates_it(tmp_path):
     spec.write_text(yaml.safe_dump({
         "set": {"root": str(root), "cache": str(tmp_path / "cache"), "epochs": 1, "batch_size": 16,
                 "crop_seconds": 2.5, "bootstrap": 50, "threads": 1},
-        "models": ["fcn_wang", "inceptionformer_tiny"],
+        "models": ["fcn_wang", {"model": "inceptionformer_tiny", "lr": 3e-4}],  # the second with its own lr
         "datasets": [{"dataset": "ptbxl", "task": "rhythm"}],
         "seeds": [0],
         "out": str(tmp_path / "runs"),
@@ -24,6 +24,10 @@ def test_bench_runs_the_grid_once_and_tabulates_it(tmp_path):
         shard.stdout.count(": training") == 1
         and "inceptionformer_tiny-ptbxl-rhythm-s0: training" in shard.stdout
     )
+    own_lr = yaml.safe_load(
+        (tmp_path / "runs/spec/inceptionformer_tiny-ptbxl-rhythm-s0/config.yaml").read_text()
+    )
+    assert own_lr["lr"] == 3e-4 and own_lr["model"] == "inceptionformer_tiny"
     first = run_cli("bench", str(spec))
     assert first.stdout.count(": training") == 1 and "fcn_wang-ptbxl-rhythm-s0: training" in first.stdout
     with open(tmp_path / "results.csv") as f:
@@ -45,6 +49,9 @@ def test_bench_spec_errors(tmp_path):
     spec.write_text("modles: [resnet1d18]\n")
     proc = run_cli("bench", str(spec), check=False)
     assert proc.returncode == 2 and "unknown key(s) modles" in proc.stderr
+    spec.write_text("models: [{lr: 0.001}]\n")
+    proc = run_cli("bench", str(spec), check=False)
+    assert proc.returncode == 2 and "a `models` item is a name or a mapping with `model`" in proc.stderr
     spec.write_text("models: [resnet1d18]\n")
     proc = run_cli("bench", str(spec), "--shard", "3/2", check=False)
     assert proc.returncode == 2 and "--shard '3/2': expected i/n" in proc.stderr

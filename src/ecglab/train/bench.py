@@ -4,7 +4,7 @@ A spec is YAML:
 
     base: configs/ptbxl_rhythm_resnet1d18.yaml   # optional recipe every cell starts from
     set: {epochs: 30}                            # overrides for every cell
-    models: [resnet1d_wang, xresnet1d101]
+    models: [resnet1d_wang, {model: xresnet1d101, lr: 3.0e-4}]   # a name, or a name with its own overrides
     datasets: [{dataset: ptbxl, task: rhythm}, {dataset: ptbxl, task: superdiagnostic}]
     seeds: [0]
     out: runs/bench                              # run folders go to <out>/<spec file stem>/
@@ -59,14 +59,25 @@ def cells(spec: dict, spec_path: Path):
     base = load_config(spec_path.parent / spec["base"]) if spec.get("base") else from_dict({})
     base_dict = base.to_dict() | (spec.get("set") or {})
     for entry in spec.get("datasets") or [{}]:
-        for model in spec["models"]:
+        for model_entry in spec["models"]:
+            model, overrides = _model_entry(model_entry, spec_path)
             for seed in spec.get("seeds") or [0]:
-                data = base_dict | entry | {"model": model, "seed": seed}
+                data = base_dict | entry | overrides | {"model": model, "seed": seed}
                 config = from_dict(data, str(spec_path))
                 name = f"{model}-{config.dataset}-{config.task or 'default'}-s{seed}"
                 yield replace(
                     config, name=name, out=str(Path(spec.get("out", "runs/bench")) / spec_path.stem)
                 )
+
+
+def _model_entry(entry, spec_path: Path) -> tuple[str, dict]:
+    """A `models` item: a model name, or a mapping with `model` and that model's own recipe overrides."""
+    if isinstance(entry, str):
+        return entry, {}
+    if not isinstance(entry, dict) or not isinstance(entry.get("model"), str):
+        raise ValueError(f"{spec_path}: a `models` item is a name or a mapping with `model`, not {entry!r}")
+    overrides = dict(entry)
+    return overrides.pop("model"), overrides
 
 
 def code_version() -> str:
