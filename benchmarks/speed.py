@@ -104,7 +104,8 @@ def main(argv=None) -> None:
     for row in rows:  # bounds from the same (higher) peak the shares are of
         row["share_of_peak"] = round(row["gflops"] / peak, 2)
         model = create_model(row["model"], num_classes=9)
-        roofline = training_roofline(model, args.batch, (12, args.samples), peak, bandwidth)
+        macs = round(row["macs_M"] * 1e6)
+        roofline = training_roofline(model, args.batch, (12, args.samples), peak, bandwidth, macs)
         row["roofline_share"] = round(roofline["attainable_share"], 2)
         row["of_roofline"] = round(row["share_of_peak"] / roofline["attainable_share"], 2)
         row["top_ops"] = ", ".join(list(roofline["by_op"])[:3])

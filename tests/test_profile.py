@@ -151,3 +151,19 @@ def test_training_roofline_counts_a_step_and_bounds_the_share():
 
 def test_memory_bandwidth_is_measured():
     assert memory_bandwidth_gbs(megabytes=8, repeats=2) > 0
+
+
+def test_training_roofline_counts_the_lstm_backward():
+    class Lstm(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.scale = nn.Conv1d(4, 4, 1, groups=4, bias=False)  # so the LSTM needs its input gradient
+            self.lstm = nn.LSTM(4, 8, batch_first=True)
+
+        def forward(self, x):
+            return self.lstm(self.scale(x).transpose(1, 2))[0][:, -1]
+
+    model, batch = Lstm(), 4
+    row = training_roofline(model, batch, (4, 50), 100.0, 10.0)
+    nominal = 6 * count_macs(model, (1, 4, 50))["macs"] * batch
+    assert 0.9 * nominal <= row["flops"] <= 1.2 * nominal

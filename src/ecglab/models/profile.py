@@ -250,6 +250,11 @@ def _conv_backward_flops(grad, x, weight, *args, out_val=None, **kwargs) -> int:
     return forward * (int(output_mask[0]) + int(output_mask[1]))
 
 
+def _rnn_backward_flops(x, w_ih, w_hh, *args, out_val=None, **kwargs) -> int:
+    """A fused RNN layer's backward: input and weight gradients, twice its forward."""
+    return 2 * _rnn_layer_flops(x.shape, w_ih.shape, w_hh.shape)
+
+
 class _TrafficMode(TorchDispatchMode):
     """Per executed op: FLOPs (torch's formulas) and bytes its tensors occupy (inputs read, outputs written)."""
 
@@ -260,6 +265,8 @@ class _TrafficMode(TorchDispatchMode):
             extra[aten._scaled_dot_product_flash_attention_for_cpu_backward] = _sdpa_backward_flops
         self.formulas = FlopCounterMode(display=False, custom_mapping=extra).flop_registry
         self.formulas[aten.convolution_backward] = _conv_backward_flops
+        if hasattr(aten, "mkldnn_rnn_layer_backward"):
+            self.formulas[aten.mkldnn_rnn_layer_backward] = _rnn_backward_flops
         self.ops: list[tuple[str, int, int]] = []
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
@@ -276,7 +283,12 @@ class _TrafficMode(TorchDispatchMode):
 
 
 def training_roofline(
-    model: nn.Module, batch: int, input_shape=(12, 1000), peak_gflops: float = 1.0, bandwidth_gbs: float = 1.0
+    model: nn.Module,
+    batch: int,
+    input_shape=(12, 1000),
+    peak_gflops: float = 1.0,
+    bandwidth_gbs: float = 1.0,
+    macs: int | None = None,
 ) -> dict:
     """The fastest a training step could run if every op ran at the roofline, one op after another.
 
@@ -284,7 +296,8 @@ def training_roofline(
     bandwidth), with every tensor it touches streamed from memory once (no fusion across ops, no
     cache reuse between them). `attainable_share` is the nominal 6 x MACs per sample at that speed,
     as a share of the peak: what the same measure of `benchmarks/speed.py` could reach at best.
-    `by_op` sums the bound time per op name, to show where it goes.
+    `by_op` sums the bound time per op name, to show where it goes. `macs`: the model's forward
+    MACs per sample when already counted.
     """
     import torch.nn.functional as F
 
@@ -306,7 +319,7 @@ def training_roofline(
         seconds = max(flops / (peak_gflops * 1e9), nbytes / (bandwidth_gbs * 1e9))
         by_op[name] = by_op.get(name, 0.0) + seconds
     bound = sum(by_op.values())
-    nominal = 6 * count_macs(model, (1, *input_shape))["macs"] * batch
+    nominal = 6 * (macs or count_macs(model, (1, *input_shape))["macs"]) * batch
     return {
         "flops": sum(op[1] for op in mode.ops),
         "bytes": sum(op[2] for op in mode.ops),
