@@ -55,9 +55,8 @@ def compare(rows: list[dict], n_resamples: int = 1000, seed: int = 0) -> str:
                 "| model | macro AUC | minus the leader's [paired 95% CI] | differs? |", "| --- | ---: | --- | --- |"]  # fmt: skip
         for row in group[1:]:
             probs = np.load(run_dir(row) / "predictions/test_probs.npy")
-            assert np.array_equal(np.load(run_dir(row) / "predictions/test_true.npy"), y), (
-                "different test records"
-            )
+            if not np.array_equal(np.load(run_dir(row) / "predictions/test_true.npy"), y):
+                raise ValueError(f"{run_dir(row)}: other test records than {lead_dir}; cannot pair them")
             value, lo, hi = macro_auc_difference(y, probs, lead_probs, n_resamples, seed)
             verdict = "lower" if hi < 0 else "not distinguishable"
             out.append(

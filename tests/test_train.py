@@ -152,6 +152,7 @@ def test_a_time_budget_shortens_the_cosine_schedule_to_the_epochs_that_fit():
         out = []
         for _ in range(n):
             out.append(optimizer.param_groups[0]["lr"])
+            optimizer.step()
             scheduler.step()
         return out
 

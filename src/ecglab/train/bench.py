@@ -17,7 +17,6 @@ in the results table is skipped, so a grid can be stopped and continued.
 from __future__ import annotations
 
 import csv
-import fcntl
 import hashlib
 import json
 import platform
@@ -124,7 +123,9 @@ def write_results(path: Path, rows: list[dict]) -> None:
 
 @contextmanager
 def _locked(path: Path):
-    """An exclusive lock beside the results table, so benches can run side by side."""
+    """An exclusive lock beside the results table, so benches can run side by side (POSIX)."""
+    import fcntl
+
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_name(path.name + ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

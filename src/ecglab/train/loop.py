@@ -264,7 +264,8 @@ def _fit(config: TrainConfig, world: World, progress) -> Path:
         val_auc, val_f1 = val_scores(y_val, probs, task.multilabel)
         val_loss = record_loss(probs, y_val, task.multilabel)
         lr = optimizer.param_groups[0]["lr"]
-        trained_seconds += time.perf_counter() - started
+        # every process adds the same time, so all stop after the same epoch and fit the same schedule
+        trained_seconds += mean_over_world(time.perf_counter() - started, world)
         if epoch == 0 and config.max_minutes:
             epochs = fit_schedule_to_budget(scheduler, epochs, trained_seconds, config.max_minutes)
             run.log(
