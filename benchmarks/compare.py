@@ -19,14 +19,17 @@ import numpy as np
 
 from ecglab.evaluate.bootstrap import bootstrap_ci
 from ecglab.evaluate.metrics import roc_auc_score
-from ecglab.train.bench import read_results, read_spec
+from ecglab.train.bench import cells, read_results, read_spec
 
 
 def run_dir(row: dict) -> Path:
-    """The run folder of a results row, from the spec in its command (`<out>/<spec stem>/<cell>`)."""
+    """The run folder of a results row: its cell in the spec named by the row's command."""
     spec_path = Path(next(a for a in shlex.split(row["command"]) if a.endswith((".yaml", ".yml"))))
-    out = Path(read_spec(spec_path).get("out", "runs/bench"))
-    return out / spec_path.stem / f"{row['model']}-{row['dataset']}-{row['task']}-s{row['seed']}"
+    for config in cells(read_spec(spec_path), spec_path):
+        same = (config.model, config.dataset, str(config.seed)) == (row["model"], row["dataset"], row["seed"])
+        if same and config.task in (row["task"], None):
+            return Path(config.out) / config.run_name
+    raise ValueError(f"{spec_path}: no cell for {row['model']} on {row['dataset']}/{row['task']}")
 
 
 def macro_auc_difference(y_true: np.ndarray, a: np.ndarray, b: np.ndarray, n_resamples: int, seed: int):
@@ -54,9 +57,10 @@ def compare(rows: list[dict], n_resamples: int = 1000, seed: int = 0) -> str:
         out += [f"### {title}", "", f"Leader: `{leader['model']}`, test macro AUC {float(leader['macro_auc']):.4f}.", "",
                 "| model | macro AUC | minus the leader's [paired 95% CI] | differs? |", "| --- | ---: | --- | --- |"]  # fmt: skip
         for row in group[1:]:
-            probs = np.load(run_dir(row) / "predictions/test_probs.npy")
-            if not np.array_equal(np.load(run_dir(row) / "predictions/test_true.npy"), y):
-                raise ValueError(f"{run_dir(row)}: other test records than {lead_dir}; cannot pair them")
+            folder = run_dir(row)
+            probs = np.load(folder / "predictions/test_probs.npy")
+            if not np.array_equal(np.load(folder / "predictions/test_true.npy"), y):
+                raise ValueError(f"{folder}: other test records than {lead_dir}; cannot pair them")
             value, lo, hi = macro_auc_difference(y, probs, lead_probs, n_resamples, seed)
             verdict = "lower" if hi < 0 else "not distinguishable"
             out.append(

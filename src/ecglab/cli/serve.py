@@ -46,7 +46,3 @@ def _log_config(level: str) -> dict:
     config = copy.deepcopy(LOGGING_CONFIG)
     config["loggers"]["ecglab.serve"] = {"handlers": ["default"], "level": level.upper(), "propagate": False}
     return config
-
-
-if __name__ == "__main__":  # `python -m ecglab.cli.serve`, until the command is registered in main.py
-    typer.run(serve)

@@ -63,10 +63,8 @@ def cells(spec: dict, spec_path: Path):
             for seed in spec.get("seeds") or [0]:
                 data = base_dict | entry | overrides | {"model": model, "seed": seed}
                 config = from_dict(data, str(spec_path))
-                name = f"{model}-{config.dataset}-{config.task or 'default'}-s{seed}"
-                yield replace(
-                    config, name=name, out=str(Path(spec.get("out", "runs/bench")) / spec_path.stem)
-                )
+                out = str(Path(spec.get("out", "runs/bench")) / spec_path.stem)
+                yield replace(config, name=config.run_name, out=out)
 
 
 def _model_entry(entry, spec_path: Path) -> tuple[str, dict]:
