@@ -13,7 +13,8 @@ def test_bench_runs_the_grid_once_and_tabulates_it(tmp_path):
     spec.write_text(yaml.safe_dump({
         "set": {"root": str(root), "cache": str(tmp_path / "cache"), "epochs": 1, "batch_size": 16,
                 "crop_seconds": 2.5, "bootstrap": 50, "threads": 1},
-        "models": ["fcn_wang", {"model": "inceptionformer_tiny", "lr": 3e-4}],  # the second with its own lr
+        "models": ["fcn_wang", {"model": "inceptionformer_tiny", "lr": 3e-4,  # the second with its own recipe
+                                            "model_kwargs": {"norm": "layer"}}],
         "datasets": [{"dataset": "ptbxl", "task": "rhythm"}],
         "seeds": [0],
         "out": str(tmp_path / "runs"),
@@ -28,18 +29,18 @@ def test_bench_runs_the_grid_once_and_tabulates_it(tmp_path):
         (tmp_path / "runs/spec/inceptionformer_tiny-ptbxl-rhythm-s0/config.yaml").read_text()
     )
     assert own_lr["lr"] == 3e-4 and own_lr["model"] == "inceptionformer_tiny"
-    first = run_cli("bench", str(spec))
+    first = run_cli("bench", str(spec), "--model", "fcn_wang")
     assert first.stdout.count(": training") == 1 and "fcn_wang-ptbxl-rhythm-s0: training" in first.stdout
     with open(tmp_path / "results.csv") as f:
         rows = list(csv.DictReader(f))
-    assert sorted(r["model"] for r in rows) == ["fcn_wang", "inceptionformer_tiny"]
+    assert sorted(r["model"] for r in rows) == ["fcn_wang", "inceptionformer_tiny(norm=layer)"]
     for row in rows:
         assert row["dataset"] == "ptbxl" and row["task"] == "rhythm" and row["seed"] == "0"
         assert float(row["macro_auc_lo"]) <= float(row["macro_auc"]) <= float(row["macro_auc_hi"])
         assert int(row["params"]) > 0 and int(row["macs"]) > 0 and row["epochs"] == "1"
         assert row["command"].startswith("ecglab bench") and row["commit"] and row["machine"]
     markdown = (tmp_path / "results.md").read_text()
-    assert "### ptbxl · rhythm" in markdown and "inceptionformer_tiny" in markdown
+    assert "### ptbxl · rhythm" in markdown and "inceptionformer_tiny(norm=layer)" in markdown
     second = run_cli("bench", str(spec))
     assert second.stdout.count("done already, skipped") == 2 and ": training" not in second.stdout
 
@@ -55,6 +56,8 @@ def test_bench_spec_errors(tmp_path):
     spec.write_text("models: [resnet1d18]\n")
     proc = run_cli("bench", str(spec), "--shard", "3/2", check=False)
     assert proc.returncode == 2 and "--shard '3/2': expected i/n" in proc.stderr
+    proc = run_cli("bench", str(spec), "--model", "resnet1d34", check=False)
+    assert proc.returncode == 2 and "no cell of model resnet1d34 in this grid" in proc.stderr
 
 
 def test_benches_side_by_side_keep_each_others_rows(tmp_path):

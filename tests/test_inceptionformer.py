@@ -248,3 +248,26 @@ def test_sparse_tokens_pool_stage_four():
     assert isinstance(body, SemanticTokens) and body.pool_size == 5
     assert all(isinstance(b, ResidualBlock) for b in body.blocks)
     assert isinstance(model.stages[0].blocks[0], ConvBlock)
+
+
+def test_token_batchnorm_is_batchnorm_over_batch_and_time():
+    from ecglab.models.layers.norm import TokenBatchNorm
+
+    torch.manual_seed(0)
+    x = torch.randn(4, 50, 8) * 3 + 1  # (B, T, C)
+    ours, reference = TokenBatchNorm(8), torch.nn.BatchNorm1d(8)
+    torch.testing.assert_close(ours(x), reference(x.transpose(1, 2)).transpose(1, 2))
+    torch.testing.assert_close(ours.running_mean, reference.running_mean)
+
+
+def test_norm_choice_batch_by_default_layer_on_request():
+    from ecglab.models.layers.norm import TokenBatchNorm
+
+    batch = create_model("inceptionformer_tiny", 5)
+    layer = create_model("inceptionformer_tiny", 5, norm="layer")
+    assert not any(isinstance(m, torch.nn.LayerNorm) for m in batch.modules())
+    assert not any(isinstance(m, TokenBatchNorm) for m in layer.modules())
+    # the same learnable weights either way: parameter counts and the notes' table are unchanged
+    assert sum(p.numel() for p in batch.parameters()) == sum(p.numel() for p in layer.parameters())
+    with pytest.raises(ValueError, match="unknown norm 'group'"):
+        create_model("inceptionformer_tiny", 5, norm="group")

@@ -85,6 +85,7 @@ def bench(
     shard: str = typer.Option(
         "1/1", help="run only cells i, i+n, ... of the grid (i/n), e.g. one bench per core"
     ),
+    model: list[str] = typer.Option([], help="run only this model's cells (repeatable)"),
 ) -> None:
     """Train and evaluate every cell of a grid not yet in its results table; write CSV and markdown."""
     import shlex
@@ -95,7 +96,9 @@ def bench(
     command = "ecglab " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     try:
         with _progress_bars() as bars:
-            results = run_bench(spec, command, progress=bars, echo=typer.echo, shard=parse_shard(shard))
+            results = run_bench(
+                spec, command, progress=bars, echo=typer.echo, shard=parse_shard(shard), models=tuple(model)
+            )
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))
     typer.echo(f"{results} and {results.with_suffix('.md')} written")

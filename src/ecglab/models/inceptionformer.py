@@ -18,6 +18,9 @@ from ecglab.models.layers.attention import POS_KINDS
 from ecglab.models.layers.heads import ClassifierHead, ClassifierMixin
 from ecglab.models.layers.inception_next import TimeConv
 from ecglab.models.layers.mixers import BLOCK_KINDS, LOCAL_KINDS, SemanticTokens, make_block
+from ecglab.models.layers.norm import layernorm_to_batchnorm
+
+NORM_KINDS = ("batch", "layer")
 
 
 def cross_stack(
@@ -114,8 +117,9 @@ class InceptionFormer(ClassifierMixin, nn.Module):
     """InceptionFormer: multi-scale stem, four stages of Inception depthwise and attention blocks, average pooling.
 
     What we chose where the notes are silent, fitted to their parameter and MAC counts (see
-    docs/inceptionformer.md for the table): MLP ratio 2; LayerNorm everywhere (same weights as the
-    BatchNorm of InceptionNeXt, 4x faster on CPU in this layout); Inception depthwise kernels 3/11/31
+    docs/inceptionformer.md for the table): MLP ratio 2; BatchNorm over batch and time everywhere, as
+    InceptionNeXt and LeViT do (`norm="layer"`: per-token LayerNorm, which did not learn PTB-XL rhythm,
+    see layers/norm.py); Inception depthwise kernels 3/11/31
     on a quarter of the channels each; 8 heads; the stem's kernels (3/7/11/15 then 7), which come out
     2% lighter than the notes' stem. The notes' per-stage figures leave out patch merging, and count
     only convolution and linear layers (thop), so `macs_layers` is the comparable count; `macs` adds
@@ -124,6 +128,7 @@ class InceptionFormer(ClassifierMixin, nn.Module):
     `mixers` (one list of block kinds per stage) overrides the schedule built from depths/local/attn;
     its length sets the number of stages. `pos`: none, learned (added once before the first attention
     stage), rpb (relative position bias), dwconv (before each attention block) or dwconv_v (on V).
+    `norm`: batch (default) or layer.
     """
 
     min_samples = 16
@@ -144,10 +149,11 @@ class InceptionFormer(ClassifierMixin, nn.Module):
         pos: str = "none",
         sparse_tokens: bool = False,
         drop_rate: float = 0.0,
+        norm: str = "batch",
     ):
         super().__init__()
         mixers = [list(kinds) for kinds in (mixers or cross_stack(depths, local, attn, first))]
-        self._check(mixers, dims, pos)
+        self._check(mixers, dims, pos, norm)
         self.mixers = mixers
         self.stem = Stem(in_chans, dims[0])
         has_attn = [any(k not in LOCAL_KINDS for k in kinds) for kinds in mixers]
@@ -173,10 +179,12 @@ class InceptionFormer(ClassifierMixin, nn.Module):
         ]
         self.head = ClassifierHead(self.num_features, num_classes, drop_rate)
         self.num_classes = num_classes
+        if norm == "batch":
+            layernorm_to_batchnorm(self)
         self.apply(_init_weights)
 
     @staticmethod
-    def _check(mixers: list[list[str]], dims: tuple[int, ...], pos: str) -> None:
+    def _check(mixers: list[list[str]], dims: tuple[int, ...], pos: str, norm: str) -> None:
         if not 1 <= len(mixers) <= len(dims):
             raise ValueError(
                 f"InceptionFormer: {len(mixers)} stages of mixers but {len(dims)} widths in dims"
@@ -188,6 +196,8 @@ class InceptionFormer(ClassifierMixin, nn.Module):
             )
         if pos not in POS_KINDS:
             raise ValueError(f"InceptionFormer: unknown pos {pos!r}; choose one of {', '.join(POS_KINDS)}")
+        if norm not in NORM_KINDS:
+            raise ValueError(f"InceptionFormer: unknown norm {norm!r}; choose one of {', '.join(NORM_KINDS)}")
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, leads, samples) -> (B, num_features, ceil(samples / 8)); time-major memory, a transposed view."""

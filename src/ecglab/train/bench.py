@@ -153,7 +153,7 @@ def result_row(config, run_dir: Path, key: str, version: str, machine: str, comm
     cost = count_macs(model, (1, meta["in_chans"], meta["window_samples"]))
     value = lambda name, part: metrics[name][part]  # noqa: E731
     return {
-        "dataset": config.dataset, "task": meta["task"], "model": config.model, "seed": config.seed,
+        "dataset": config.dataset, "task": meta["task"], "model": model_label(config), "seed": config.seed,
         "params": cost["params"], "macs": cost["macs"], "macs_layers": cost["macs_layers"],
         "budget_minutes": config.max_minutes or "", "threads": config.threads or torch.get_num_threads(), "epochs": len(history),
         "seconds_per_epoch": round(float(np.mean([float(h["seconds"]) for h in history])), 1),
@@ -161,6 +161,12 @@ def result_row(config, run_dir: Path, key: str, version: str, machine: str, comm
         "macro_f1": value("macro_f1", "value"), "macro_f1_lo": value("macro_f1", "lo"), "macro_f1_hi": value("macro_f1", "hi"),
         "commit": version, "date": time.strftime("%Y-%m-%d"), "machine": machine, "command": command, "key": key,
     }  # fmt: skip
+
+
+def model_label(config) -> str:
+    """The model's name, with its non-default constructor arguments: `inceptionformer_tiny(norm=layer)`."""
+    kwargs = ",".join(f"{k}={v}" for k, v in sorted(config.model_kwargs.items()))
+    return f"{config.model}({kwargs})" if kwargs else config.model
 
 
 def results_markdown(rows: list[dict]) -> str:
@@ -197,8 +203,11 @@ def parse_shard(text: str) -> tuple[int, int]:
     return index, count
 
 
-def run_bench(spec_path: str | Path, command: str, progress=None, echo=print, shard=(1, 1)) -> Path:
-    """Run every cell not yet in the results table (of this shard), adding each row as it finishes."""
+def run_bench(
+    spec_path: str | Path, command: str, progress=None, echo=print, shard=(1, 1), models: tuple[str, ...] = ()
+) -> Path:
+    """Run every cell not yet in the results table (of this shard, of these models if given),
+    adding each row as it finishes."""
     from ecglab.data import get_reader
     from ecglab.data.cache import PrepareSettings, default_cache_dir, prepare
     from ecglab.train.loop import fit
@@ -209,7 +218,10 @@ def run_bench(spec_path: str | Path, command: str, progress=None, echo=print, sh
     rows = read_results(results_path)
     done = {r["key"] for r in rows}
     version, machine = code_version(), spec.get("machine") or machine_label()
-    for position, config in enumerate(cells(spec, spec_path)):
+    grid = [config for config in cells(spec, spec_path) if not models or config.model in models]
+    if not grid:
+        raise ValueError(f"{spec_path}: no cell of model {', '.join(models)} in this grid")
+    for position, config in enumerate(grid):
         if position % shard[1] != shard[0] - 1:
             continue
         settings = PrepareSettings(
