@@ -6,7 +6,10 @@ interval (the same resampled test records for both models, every class kept pres
 record-level test predictions in the run folders. An interval that excludes 0 is a real difference
 on this test fold; one that straddles 0 is not.
 
-    .venv/bin/python benchmarks/compare.py --out benchmarks/comparison.md
+    .venv/bin/python benchmarks/compare.py --budget 15 --out benchmarks/comparison.md
+    .venv/bin/python benchmarks/compare.py --budget 60 --out benchmarks/comparison_60min.md
+
+The run folders must be on this machine (they are not committed): run it where the bench ran.
 """
 
 from __future__ import annotations
@@ -19,14 +22,18 @@ import numpy as np
 
 from ecglab.evaluate.bootstrap import bootstrap_ci
 from ecglab.evaluate.metrics import roc_auc_score
-from ecglab.train.bench import cells, read_results, read_spec
+from ecglab.train.bench import cells, model_label, read_results, read_spec
 
 
 def run_dir(row: dict) -> Path:
     """The run folder of a results row: its cell in the spec named by the row's command."""
     spec_path = Path(next(a for a in shlex.split(row["command"]) if a.endswith((".yaml", ".yml"))))
     for config in cells(read_spec(spec_path), spec_path):
-        same = (config.model, config.dataset, str(config.seed)) == (row["model"], row["dataset"], row["seed"])
+        same = (model_label(config), config.dataset, str(config.seed)) == (
+            row["model"],
+            row["dataset"],
+            row["seed"],
+        )
         if same and config.task in (row["task"], None):
             return Path(config.out) / config.run_name
     raise ValueError(f"{spec_path}: no cell for {row['model']} on {row['dataset']}/{row['task']}")
@@ -42,9 +49,12 @@ def macro_auc_difference(y_true: np.ndarray, a: np.ndarray, b: np.ndarray, n_res
     return bootstrap_ci(difference, y_true, a, b, n_resamples=n_resamples, seed=seed)
 
 
-def compare(rows: list[dict], n_resamples: int = 1000, seed: int = 0) -> str:
+def compare(rows: list[dict], n_resamples: int = 1000, seed: int = 0, budget: str | None = None) -> str:
+    """Markdown tables, one per (dataset, task, budget) group; only the groups of `budget` minutes if given."""
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
+        if budget is not None and f"{float(row.get('budget_minutes') or 0):g}" != f"{float(budget):g}":
+            continue
         groups.setdefault((row["dataset"], row["task"], row.get("budget_minutes", "")), []).append(row)
     out = []
     for (dataset, task, budget), group in groups.items():
@@ -74,9 +84,10 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", default="benchmarks/results.csv")
     parser.add_argument("--resamples", type=int, default=1000)
+    parser.add_argument("--budget", help="compare only the rows of this training budget (minutes)")
     parser.add_argument("--out", help="write the tables to this markdown file")
     args = parser.parse_args(argv)
-    text = compare(read_results(Path(args.results)), args.resamples)
+    text = compare(read_results(Path(args.results)), args.resamples, budget=args.budget)
     print(text)
     if args.out:
         Path(args.out).write_text(text + "\n")

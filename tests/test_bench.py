@@ -1,4 +1,7 @@
 import csv
+import subprocess
+import sys
+from pathlib import Path
 
 import yaml
 
@@ -43,6 +46,14 @@ def test_bench_runs_the_grid_once_and_tabulates_it(tmp_path):
     assert "### ptbxl · rhythm" in markdown and "inceptionformer_tiny(norm=layer)" in markdown
     second = run_cli("bench", str(spec))
     assert second.stdout.count("done already, skipped") == 2 and ": training" not in second.stdout
+    # the paired comparison finds both run folders and sets the follower against the leader
+    compare = subprocess.run(
+        [sys.executable, "benchmarks/compare.py", "--results", str(tmp_path / "results.csv"), "--resamples", "50"],
+        cwd=Path(__file__).parents[1], capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    leader, follower = sorted(rows, key=lambda r: -float(r["macro_auc"]))
+    assert f"Leader: `{leader['model']}`" in compare.stdout
+    assert f"| {follower['model']} | {float(follower['macro_auc']):.4f} | " in compare.stdout
 
 
 def test_bench_spec_errors(tmp_path):
