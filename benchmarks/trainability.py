@@ -1,7 +1,7 @@
 """Does a model fit the training set at all? Training loss against the label prior, step by step.
 
     python benchmarks/trainability.py inceptionformer_tiny [--kwargs '{"norm": "layer"}']
-        [--dataset ptbxl] [--task rhythm] [--steps 400]
+        [--dataset ptbxl] [--root DIR] [--task rhythm] [--steps 400]
 
 Trains on random 2.5 s crops of the training folds (batch 64, AdamW 1e-3, one thread, seed 0, no
 validation) and prints the mean training loss of every 50 steps beside the loss of predicting each
@@ -36,6 +36,7 @@ def main() -> None:
     parser.add_argument("model")
     parser.add_argument("--kwargs", default="{}", help="model constructor arguments, as JSON")
     parser.add_argument("--dataset", default="ptbxl")
+    parser.add_argument("--root", default=None, help="the dataset folder (default: $ECGLAB_DATA/<dataset>)")
     parser.add_argument("--task", default="rhythm")
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--seconds", type=float, default=2.5)
@@ -43,7 +44,7 @@ def main() -> None:
 
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    reader = get_reader(args.dataset, None, 100.0)
+    reader = get_reader(args.dataset, args.root, 100.0)
     task = reader.task(args.task)
     if not task.multilabel:
         raise SystemExit(

@@ -1,4 +1,5 @@
 import csv
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -93,3 +94,17 @@ def test_benches_side_by_side_keep_each_others_rows(tmp_path):
     assert sorted(r["model"] for r in again) == ["a2", "b", "c"]
     markdown = (tmp_path / "results.md").read_text()
     assert markdown.count("### ptbxl · rhythm · 15-minute budget") == 1 and "### ptbxl · rhythm\n" in markdown
+
+
+def test_trainability_probe_reports_loss_beside_the_label_prior(tmp_path, ptbxl_root):
+    proc = subprocess.run(
+        [sys.executable, "benchmarks/trainability.py", "fcn_wang", "--root", str(ptbxl_root), "--steps", "50"],
+        cwd=Path(__file__).parents[1], capture_output=True, text=True, timeout=300,
+        env=os.environ | {"ECGLAB_CACHE": str(tmp_path / "cache")},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    header, *steps = proc.stdout.strip().splitlines()
+    prior = float(header.rsplit(" ", 1)[1])
+    assert "fcn_wang {} on ptbxl/rhythm: label-prior loss" in header and 0.05 < prior < 0.2
+    assert len(steps) == 1 and steps[0].startswith("step 50: train loss ")
+    assert float(steps[0].split()[4]) > 0

@@ -3,9 +3,9 @@
 Why InceptionFormer normalises over the batch and time by default: a LayerNorm normalises each time
 step on its own, so a flat baseline sample comes out as large as a QRS complex. Blocks then see
 amplitude-free tokens, and a rhythm label (when, and how regularly, beats occur) is hard to read from
-them. On the PTB-XL subset's rhythm task a LayerNorm InceptionFormer did not get its training loss below
-the label prior in 600 steps; the same model with BatchNorm (as InceptionNeXt and LeViT use) fit it
-within 200 (docs/inceptionformer.md).
+them. On the PTB-XL subset's rhythm task a LayerNorm InceptionFormer kept its training loss at the
+label prior; the same model with BatchNorm (as InceptionNeXt and LeViT use) fit the training set
+(`benchmarks/trainability.py`; figures in docs/benchmarks.md).
 """
 
 from __future__ import annotations
