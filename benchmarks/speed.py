@@ -10,6 +10,11 @@ the roofline, max(FLOPs / peak, bytes / memory bandwidth), one op after another 
 whose roofline share is below a target cannot reach it without fusing ops (BN, activations,
 depthwise convolutions and the optimizer stream memory and do few FLOPs).
 
+`product_time_share` is the part of the step (under the profiler) spent in matrix-product kernels
+(convolution, linear, attention, RNN) and `product_kernel_share` the share of the peak those kernels
+achieve (`ecglab.models.profile.training_time_split`). A model's share of the peak is at most
+about their product, which says whether the kernels or the ops around them hold it back.
+
     .venv/bin/python benchmarks/speed.py --models 'resnet1d*' --steps 5 --out speed.md
 """
 
@@ -28,6 +33,7 @@ from ecglab.models.profile import (
     measure_training,
     memory_bandwidth_gbs,
     training_roofline,
+    training_time_split,
 )
 
 COLUMNS = [
@@ -39,6 +45,8 @@ COLUMNS = [
     "share_of_peak",
     "roofline_share",
     "of_roofline",
+    "product_time_share",
+    "product_kernel_share",
 ]
 
 
@@ -109,8 +117,15 @@ def main(argv=None) -> None:
         row["roofline_share"] = round(roofline["attainable_share"], 2)
         row["of_roofline"] = round(row["share_of_peak"] / roofline["attainable_share"], 2)
         row["top_ops"] = ", ".join(list(roofline["by_op"])[:3])
+        split = training_time_split(model, args.batch, (12, args.samples), peak)
+        row["product_time_share"] = round(split["product_time_share"], 2)
+        row["product_kernel_share"] = round(split["product_kernel_share"], 2)
+        others = ", ".join(
+            f"{name.removeprefix('aten::')} {share:.0%}" for name, share in split["top_other_ops"]
+        )
         print(f"{row['model']}: roofline share {row['roofline_share']}, measured/roofline {row['of_roofline']}, "
-              f"bound mostly in {row['top_ops']}", flush=True)  # fmt: skip
+              f"bound mostly in {row['top_ops']}; {row['product_time_share']:.0%} of the step in product "
+              f"kernels at {row['product_kernel_share']:.0%} of the peak; largest other ops: {others}", flush=True)  # fmt: skip
     if args.out and args.out.endswith(".csv"):
         with open(args.out, "w", newline="") as f:
             writer = csv.DictWriter(f, COLUMNS, extrasaction="ignore")

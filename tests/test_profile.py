@@ -4,7 +4,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ecglab.models.profile import count_macs, count_macs_by_module, memory_bandwidth_gbs, training_roofline
+from ecglab.models.profile import (
+    count_macs,
+    count_macs_by_module,
+    is_product_op,
+    memory_bandwidth_gbs,
+    training_roofline,
+    training_time_split,
+)
 
 
 def test_conv1d_macs_are_outputs_times_kernel_fan_in():
@@ -167,3 +174,27 @@ def test_training_roofline_counts_the_lstm_backward():
     row = training_roofline(model, batch, (4, 50), 100.0, 10.0)
     nominal = 6 * count_macs(model, (1, 4, 50))["macs"] * batch
     assert 0.9 * nominal <= row["flops"] <= 1.2 * nominal
+
+
+def test_product_ops_are_the_matrix_products():
+    for name in ("aten::convolution_backward", "aten::mkldnn_convolution", "aten::addmm", "mm", "aten::bmm"):
+        assert is_product_op(name), name
+    assert is_product_op("aten::_scaled_dot_product_flash_attention_for_cpu")
+    for name in (
+        "aten::native_batch_norm",
+        "aten::copy_",
+        "aten::threshold_backward",
+        "aten::add_",
+        "aten::sum",
+    ):
+        assert not is_product_op(name), name
+
+
+def test_training_time_split_divides_a_step():
+    """A dense convolution net spends most of its step in convolutions; the split is a share of the step."""
+    model = _conv_net(1)
+    model(torch.randn(1, 64, 200))  # materialise the lazy layer
+    split = training_time_split(model, 8, (64, 200), peak_gflops=100.0, steps=2)
+    assert 0.2 < split["product_time_share"] <= 1
+    assert split["product_kernel_share"] > 0 and split["step_seconds"] > 0
+    assert all(not is_product_op(name) and 0 <= share < 1 for name, share in split["top_other_ops"])

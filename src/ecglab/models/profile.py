@@ -173,32 +173,35 @@ def measure_latency(model: nn.Module, input_shape=(1, 12, 1000), warmup: int = 3
     return 1000 * sorted(times)[len(times) // 2]
 
 
+def _training_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor) -> None:
+    """One step as training runs it: forward, multi-label loss against fixed targets, backward, AdamW."""
+    import torch.nn.functional as F
+
+    logits = model(x)
+    target = torch.ones_like(logits).index_fill_(-1, torch.arange(0, logits.shape[-1], 2), 0.0)
+    loss = F.binary_cross_entropy_with_logits(logits, target)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+
+
 def measure_training(
     model: nn.Module,
     batch: int = 64,
     input_shape=(12, 1000),
     warmup: int = 2,
     steps: int = 5,
-    num_classes=None,
 ) -> float:
     """Training throughput in samples/s: forward, multi-label loss, backward and an AdamW step."""
     import time
 
-    import torch.nn.functional as F
-
     model.train()
     x = torch.randn(batch, *input_shape)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    target = None
     for i in range(warmup + steps):
         if i == warmup:
             start = time.perf_counter()
-        logits = model(x)
-        target = torch.rand_like(logits).round() if target is None else target
-        loss = F.binary_cross_entropy_with_logits(logits, target)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        _training_step(model, optimizer, x)
     return batch * steps / (time.perf_counter() - start)
 
 
@@ -299,20 +302,15 @@ def training_roofline(
     `by_op` sums the bound time per op name, to show where it goes. `macs`: the model's forward
     MACs per sample when already counted.
     """
-    import torch.nn.functional as F
-
     model.train()
     x = torch.randn(batch, *input_shape)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    logits = model(x)  # a first step outside the mode: optimizer state and lazy buffers exist
-    F.binary_cross_entropy_with_logits(logits, torch.zeros_like(logits)).backward()
-    optimizer.step()
-    optimizer.zero_grad(set_to_none=True)
+    _training_step(
+        model, optimizer, x
+    )  # a first step outside the mode: optimizer state and lazy buffers exist
     mode = _TrafficMode()
     with mode:
-        logits = model(x)
-        F.binary_cross_entropy_with_logits(logits, torch.zeros_like(logits)).backward()
-        optimizer.step()
+        _training_step(model, optimizer, x)
     optimizer.zero_grad(set_to_none=True)
     by_op: dict[str, float] = {}
     for name, flops, nbytes in mode.ops:
@@ -326,4 +324,67 @@ def training_roofline(
         "bound_seconds": bound,
         "attainable_share": nominal / bound / (peak_gflops * 1e9),
         "by_op": dict(sorted(by_op.items(), key=lambda kv: -kv[1])),
+    }
+
+
+_PRODUCT_OPS = {"mm", "addmm", "bmm", "baddbmm", "matmul", "linear"}
+_PRODUCT_PREFIXES = (
+    "conv",
+    "_conv",
+    "mkldnn_conv",
+    "scaled_dot",
+    "_scaled_dot",
+    "mkldnn_rnn",
+    "lstm",
+    "_lstm",
+)
+
+
+def is_product_op(name: str) -> bool:
+    """Whether an aten op is a matrix product (convolution, linear, attention, RNN), so could run near the peak."""
+    name = name.removeprefix("aten::").split(".")[0]
+    return name in _PRODUCT_OPS or name.startswith(_PRODUCT_PREFIXES)
+
+
+def training_time_split(
+    model: nn.Module, batch: int, input_shape=(12, 1000), peak_gflops: float = 1.0, steps: int = 2
+) -> dict:
+    """Where a training step's time goes: the matrix-product kernels, and everything else.
+
+    Times are the profiler's self CPU time per aten op over `steps` steps (after one warm-up), out
+    of the wall time of those steps under the profiler;
+    FLOPs are those the roofline counts. `product_time_share` is the part of the step spent in
+    convolution, linear, attention and RNN kernels; `product_kernel_share` the GFLOP/s those
+    kernels achieve, as a share of the peak. A model's share of the peak is at most their product:
+    a low kernel share points at the kernels' shapes, a low time share at norms, activations,
+    copies and the optimizer.
+    """
+    import time
+
+    from torch.profiler import ProfilerActivity, profile
+
+    x = torch.randn(batch, *input_shape)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    model.train()
+    _training_step(model, optimizer, x)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        start = time.perf_counter()
+        for _ in range(steps):
+            _training_step(model, optimizer, x)
+    total = (time.perf_counter() - start) / steps
+    aten = {
+        e.key: e.self_cpu_time_total / 1e6 / steps for e in prof.key_averages() if e.key.startswith("aten::")
+    }
+    product_seconds = sum(v for k, v in aten.items() if is_product_op(k))
+    mode = _TrafficMode()
+    with mode:
+        _training_step(model, optimizer, x)
+    product_flops = sum(flops for name, flops, _ in mode.ops if is_product_op(name))
+    return {
+        "step_seconds": total,
+        "product_time_share": product_seconds / total,
+        "product_kernel_share": product_flops / product_seconds / (peak_gflops * 1e9),
+        "top_other_ops": sorted(
+            ((k, v / total) for k, v in aten.items() if not is_product_op(k)), key=lambda kv: -kv[1]
+        )[:4],
     }
