@@ -25,3 +25,21 @@ def test_speed_table_has_shares_and_the_time_split(tmp_path):
     assert 0 < float(row["share_of_peak"]) <= float(row["roofline_share"]) * 1.5
     assert 0 < float(row["product_time_share"]) <= 1 and float(row["product_kernel_share"]) > 0
 
+
+def test_conv_layout_compares_both_layouts(tmp_path):
+    out = tmp_path / "layout.md"
+    _run(
+        "benchmarks/conv_layout.py",
+        "--models",
+        "resnet1d_wang",
+        "--batch",
+        "4",
+        "--repeats",
+        "1",
+        "--out",
+        str(out),
+    )
+    text = out.read_text()
+    assert "| layer | torch_ms | channels_last_ms | speedup |" in text and "inception1d k39" in text
+    model_row = next(line for line in text.splitlines() if line.startswith("| resnet1d_wang |"))
+    assert all(float(cell) > 0 for cell in model_row.strip("| ").split(" | ")[1:])

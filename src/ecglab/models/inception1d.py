@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 
 from ecglab.models._registry import register_model
-from ecglab.models.layers import ClassifierMixin, ConcatPoolHead, ConvNormAct, conv1d
+from ecglab.models.layers import BatchNorm1d, ClassifierMixin, ConcatPoolHead, ConvNormAct, MaxPool1d, conv1d
 
 
 class InceptionBlock1d(nn.Module):
@@ -16,8 +16,8 @@ class InceptionBlock1d(nn.Module):
         super().__init__()
         self.bottleneck = conv1d(in_chans, bottleneck, 1)
         self.convs = nn.ModuleList(conv1d(bottleneck, filters, k) for k in kernel_sizes)
-        self.pool_branch = nn.Sequential(nn.MaxPool1d(3, 1, 1), conv1d(in_chans, filters, 1))
-        self.bn_act = nn.Sequential(nn.BatchNorm1d(filters * (len(kernel_sizes) + 1)), nn.ReLU(inplace=True))
+        self.pool_branch = nn.Sequential(MaxPool1d(3, 1, 1), conv1d(in_chans, filters, 1))
+        self.bn_act = nn.Sequential(BatchNorm1d(filters * (len(kernel_sizes) + 1)), nn.ReLU())  # not in place
 
     def forward(self, x):
         b = self.bottleneck(x)

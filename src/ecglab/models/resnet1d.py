@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 
 from ecglab.models._registry import register_model
-from ecglab.models.layers import ClassifierHead, ClassifierMixin, ConcatPoolHead, ConvNormAct
+from ecglab.models.layers import ClassifierHead, ClassifierMixin, ConcatPoolHead, ConvNormAct, MaxPool1d
 
 
 class BasicBlock1d(nn.Module):
@@ -46,7 +46,7 @@ class ResNet1d(ClassifierMixin, nn.Module):
         super().__init__()
         self.stem = nn.Sequential(ConvNormAct(in_chans, widths[0], stem_kernel, stem_stride))
         if stem_pool:
-            self.stem.append(nn.MaxPool1d(3, 2, 1))
+            self.stem.append(MaxPool1d(3, 2, 1))
         reduction = stem_stride * (2 if stem_pool else 1)
         self.feature_info = [{"module": "stem", "num_chs": widths[0], "reduction": reduction}]
         stages, chans = [], widths[0]

@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 
 from ecglab.models._registry import register_model
-from ecglab.models.layers import ClassifierMixin, ConcatPoolHead, ConvNormAct
+from ecglab.models.layers import AvgPool1d, ClassifierMixin, ConcatPoolHead, ConvNormAct, MaxPool1d
 
 
 class XBottleneck1d(nn.Module):
@@ -25,7 +25,7 @@ class XBottleneck1d(nn.Module):
         )
         shortcut = []
         if stride != 1:
-            shortcut.append(nn.AvgPool1d(stride, ceil_mode=True))
+            shortcut.append(AvgPool1d(stride, ceil_mode=True))
         if in_chans != out_chans:
             shortcut.append(ConvNormAct(in_chans, out_chans, 1, act=None))
         self.shortcut = nn.Sequential(*shortcut)
@@ -56,7 +56,7 @@ class XResNet1d(ClassifierMixin, nn.Module):
         self.stem = nn.Sequential(
             *[ConvNormAct(chans[i], chans[i + 1], kernel_size, 2 if i == 0 else 1) for i in range(3)]
         )
-        self.stem.append(nn.MaxPool1d(3, 2, 1))
+        self.stem.append(MaxPool1d(3, 2, 1))
         self.feature_info = [{"module": "stem", "num_chs": stem_widths[-1], "reduction": 4}]
         stages, chans, reduction = [], stem_widths[-1], 4
         for i, (depth, width) in enumerate(zip(layers, widths, strict=True)):

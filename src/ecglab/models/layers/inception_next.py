@@ -2,7 +2,8 @@
 
 Every block of InceptionFormer keeps its activations as (B, T, C), the layout linear layers and
 LayerNorm want. Convolutions over time run as (1, k) Conv2d on a channels-last view of that same
-memory, so no copies are made, and on CPU this is 2-3x faster than a depthwise Conv1d.
+memory (`ecglab.models.layers.conv`), so no copies are made, and on CPU this is 2-3x faster than a
+depthwise Conv1d.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from ecglab.models.layers.conv import channels_last_2d
 
 
 class TimeConv(nn.Module):
@@ -33,8 +36,7 @@ class TimeConv(nn.Module):
         self.conv.to(memory_format=torch.channels_last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.conv(x.transpose(1, 2).unsqueeze(2))  # (B, C, 1, T), channels-last: a view of x
-        return y.squeeze(2).transpose(1, 2)
+        return self.conv(channels_last_2d(x.transpose(1, 2))).squeeze(2).transpose(1, 2)
 
 
 def depthwise(dim: int, kernel_size: int) -> TimeConv:
