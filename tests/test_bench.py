@@ -33,7 +33,7 @@ def test_bench_runs_the_grid_once_and_tabulates_it(tmp_path):
         (tmp_path / "runs/spec/inceptionformer_tiny-ptbxl-rhythm-s0/config.yaml").read_text()
     )
     assert own_lr["lr"] == 3e-4 and own_lr["model"] == "inceptionformer_tiny"
-    first = run_cli("bench", str(spec), "--model", "fcn_wang")
+    first = run_cli("bench", str(spec), "--model", "fcn_wang", "--task", "rhythm")
     assert first.stdout.count(": training") == 1 and "fcn_wang-ptbxl-rhythm-s0: training" in first.stdout
     with open(tmp_path / "results.csv") as f:
         rows = list(csv.DictReader(f))
@@ -70,6 +70,8 @@ def test_bench_spec_errors(tmp_path):
     assert proc.returncode == 2 and "--shard '3/2': expected i/n" in proc.stderr
     proc = run_cli("bench", str(spec), "--model", "resnet1d34", check=False)
     assert proc.returncode == 2 and "no cell of model resnet1d34 in this grid" in proc.stderr
+    proc = run_cli("bench", str(spec), "--model", "resnet1d18", "--task", "rhythm", check=False)
+    assert proc.returncode == 2 and "no cell of model resnet1d18 and task rhythm in this grid" in proc.stderr
 
 
 def test_benches_side_by_side_keep_each_others_rows(tmp_path):

@@ -86,6 +86,7 @@ def bench(
         "1/1", help="run only cells i, i+n, ... of the grid (i/n), e.g. one bench per core"
     ),
     model: list[str] = typer.Option([], help="run only this model's cells (repeatable)"),
+    task: list[str] = typer.Option([], help="run only this task's cells (repeatable)"),
 ) -> None:
     """Train and evaluate every cell of a grid not yet in its results table; write CSV and markdown."""
     import shlex
@@ -97,7 +98,13 @@ def bench(
     try:
         with _progress_bars() as bars:
             results = run_bench(
-                spec, command, progress=bars, echo=typer.echo, shard=parse_shard(shard), models=tuple(model)
+                spec,
+                command,
+                progress=bars,
+                echo=typer.echo,
+                shard=parse_shard(shard),
+                models=tuple(model),
+                tasks=tuple(task),
             )
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))

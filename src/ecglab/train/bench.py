@@ -204,10 +204,16 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 
 def run_bench(
-    spec_path: str | Path, command: str, progress=None, echo=print, shard=(1, 1), models: tuple[str, ...] = ()
+    spec_path: str | Path,
+    command: str,
+    progress=None,
+    echo=print,
+    shard=(1, 1),
+    models: tuple[str, ...] = (),
+    tasks: tuple[str, ...] = (),
 ) -> Path:
-    """Run every cell not yet in the results table (of this shard, of these models if given),
-    adding each row as it finishes."""
+    """Run every cell not yet in the results table (of this shard, of these models and tasks if
+    given), adding each row as it finishes."""
     from ecglab.data import get_reader
     from ecglab.data.cache import PrepareSettings, default_cache_dir, prepare
     from ecglab.train.loop import fit
@@ -218,9 +224,14 @@ def run_bench(
     rows = read_results(results_path)
     done = {r["key"] for r in rows}
     version, machine = code_version(), spec.get("machine") or machine_label()
-    grid = [config for config in cells(spec, spec_path) if not models or config.model in models]
+    grid = [
+        config
+        for config in cells(spec, spec_path)
+        if (not models or config.model in models) and (not tasks or config.task in tasks)
+    ]
     if not grid:
-        raise ValueError(f"{spec_path}: no cell of model {', '.join(models)} in this grid")
+        wanted = [f"model {', '.join(models)}"] * bool(models) + [f"task {', '.join(tasks)}"] * bool(tasks)
+        raise ValueError(f"{spec_path}: no cell of {' and '.join(wanted)} in this grid")
     for position, config in enumerate(grid):
         if position % shard[1] != shard[0] - 1:
             continue

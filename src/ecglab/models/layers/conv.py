@@ -2,8 +2,8 @@
 
 The 1-D layers here compute on channels-last memory: a (B, C, L) tensor whose channels are the
 fastest axis, which is a (1, L) image in PyTorch's channels-last format. oneDNN's channels-last
-2-D kernels are 1.1-2.7x faster on CPU than its 1-D ones at the shapes of these networks, whole
-CNNs train 1.1-1.7x faster (`benchmarks/conv_layout.py`, figures in docs/models.md). BatchNorm,
+2-D kernels are 1.2-2.1x faster on CPU than its 1-D ones at the shapes of these networks, and
+whole CNNs train 1.15-1.8x faster (`benchmarks/conv_layout.py`, figures in docs/models.md). BatchNorm,
 activations, sums and pooling keep the layout, so a network of these layers converts its input
 once and makes no further copies. Parameters and state dicts are those of the torch.nn 1-D layers.
 
