@@ -305,9 +305,8 @@ def training_roofline(
     model.train()
     x = torch.randn(batch, *input_shape)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    _training_step(
-        model, optimizer, x
-    )  # a first step outside the mode: optimizer state and lazy buffers exist
+    # a first step outside the mode, so the optimizer state and lazy buffers exist
+    _training_step(model, optimizer, x)
     mode = _TrafficMode()
     with mode:
         _training_step(model, optimizer, x)
@@ -352,10 +351,9 @@ def training_time_split(
     """Where a training step's time goes: the matrix-product kernels, and everything else.
 
     Times are the profiler's self CPU time per aten op over `steps` steps (after one warm-up), out
-    of the wall time of those steps under the profiler;
-    FLOPs are those the roofline counts. `product_time_share` is the part of the step spent in
-    convolution, linear, attention and RNN kernels; `product_kernel_share` the GFLOP/s those
-    kernels achieve, as a share of the peak. A model's share of the peak is at most their product:
+    of the wall time of those steps under the profiler; FLOPs are those the roofline counts.
+    `product_time_share` is the part of the step spent in convolution, linear, attention and RNN
+    kernels; `product_kernel_share` the GFLOP/s those kernels achieve, as a share of the peak. A model's share of the peak is at most their product:
     a low kernel share points at the kernels' shapes, a low time share at norms, activations,
     copies and the optimizer.
     """
