@@ -8,6 +8,7 @@ on this test fold; one that straddles 0 is not.
 
     .venv/bin/python benchmarks/compare.py --budget 15 --out benchmarks/comparison.md
     .venv/bin/python benchmarks/compare.py --budget 60 --out benchmarks/comparison_60min.md
+    .venv/bin/python benchmarks/compare.py --budget 60 --task superdiagnostic --out benchmarks/comparison_60min_superdiagnostic.md
 
 The run folders must be on this machine (they are not committed): run it where the bench ran.
 """
@@ -49,11 +50,20 @@ def macro_auc_difference(y_true: np.ndarray, a: np.ndarray, b: np.ndarray, n_res
     return bootstrap_ci(difference, y_true, a, b, n_resamples=n_resamples, seed=seed)
 
 
-def compare(rows: list[dict], n_resamples: int = 1000, seed: int = 0, budget: str | None = None) -> str:
-    """Markdown tables, one per (dataset, task, budget) group; only the groups of `budget` minutes if given."""
+def compare(
+    rows: list[dict],
+    n_resamples: int = 1000,
+    seed: int = 0,
+    budget: str | None = None,
+    task: str | None = None,
+) -> str:
+    """Markdown tables, one per (dataset, task, budget) group; only the groups of `budget` minutes
+    and of `task` if given."""
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
         if budget is not None and f"{float(row.get('budget_minutes') or 0):g}" != f"{float(budget):g}":
+            continue
+        if task is not None and row["task"] != task:
             continue
         groups.setdefault((row["dataset"], row["task"], row.get("budget_minutes", "")), []).append(row)
     out = []
@@ -85,9 +95,10 @@ def main(argv=None) -> None:
     parser.add_argument("--results", default="benchmarks/results.csv")
     parser.add_argument("--resamples", type=int, default=1000)
     parser.add_argument("--budget", help="compare only the rows of this training budget (minutes)")
+    parser.add_argument("--task", help="compare only the rows of this task")
     parser.add_argument("--out", help="write the tables to this markdown file")
     args = parser.parse_args(argv)
-    text = compare(read_results(Path(args.results)), args.resamples, budget=args.budget)
+    text = compare(read_results(Path(args.results)), args.resamples, budget=args.budget, task=args.task)
     print(text)
     if args.out:
         Path(args.out).write_text(text + "\n")

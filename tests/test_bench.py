@@ -49,12 +49,18 @@ def test_bench_runs_the_grid_once_and_tabulates_it(tmp_path):
     assert second.stdout.count("done already, skipped") == 2 and ": training" not in second.stdout
     # the paired comparison finds both run folders and sets the follower against the leader
     compare = subprocess.run(
-        [sys.executable, "benchmarks/compare.py", "--results", str(tmp_path / "results.csv"), "--resamples", "50"],
+        [sys.executable, "benchmarks/compare.py", "--results", str(tmp_path / "results.csv"), "--resamples", "50",
+         "--task", "rhythm"],
         cwd=Path(__file__).parents[1], capture_output=True, text=True, check=True,
     )  # fmt: skip
     leader, follower = sorted(rows, key=lambda r: -float(r["macro_auc"]))
     assert f"Leader: `{leader['model']}`" in compare.stdout
     assert f"| {follower['model']} | {float(follower['macro_auc']):.4f} | " in compare.stdout
+    other_task = subprocess.run(
+        [sys.executable, "benchmarks/compare.py", "--results", str(tmp_path / "results.csv"), "--task", "superdiagnostic"],
+        cwd=Path(__file__).parents[1], capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert "Leader" not in other_task.stdout  # no row of that task
 
 
 def test_bench_spec_errors(tmp_path):
