@@ -18,6 +18,7 @@ import time
 
 import torch
 import torch.nn as nn
+from speed import markdown_table  # benchmarks/speed.py, beside this script
 
 from ecglab.models import create_model, list_models
 from ecglab.models.layers import conv as layers
@@ -106,12 +107,6 @@ def model_rows(names: list[str], batch: int, repeats: int) -> list[dict]:
     return rows
 
 
-def markdown(rows: list[dict]) -> str:
-    columns = list(rows[0])
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    return "\n".join(lines + ["| " + " | ".join(str(r[c]) for c in columns) + " |" for r in rows]) + "\n"
-
-
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -128,9 +123,11 @@ def main(argv=None) -> None:
     names = sorted({n for pattern in args.models.split(",") if pattern for n in list_models(pattern)})
     header = f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}"
     print(header, flush=True)
-    tables = [markdown(layer_rows(args.batch))]
+    layer_table = layer_rows(args.batch)
+    tables = [markdown_table(layer_table, list(layer_table[0]))]
     if names:
-        tables.append(markdown(model_rows(names, args.batch, args.repeats)))
+        model_table = model_rows(names, args.batch, args.repeats)
+        tables.append(markdown_table(model_table, list(model_table[0])))
     if args.out:
         with open(args.out, "w") as f:
             f.write(header + "\n\n" + "\n".join(tables))

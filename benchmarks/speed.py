@@ -65,17 +65,14 @@ def bench(name: str, batch: int, steps: int, samples: int, peak: float) -> dict:
     }
 
 
+def markdown_table(rows: list[dict], columns: list[str]) -> str:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    return "\n".join(lines + ["| " + " | ".join(str(r[c]) for c in columns) + " |" for r in rows]) + "\n"
+
+
 def to_markdown(rows: list[dict], peak: float, bandwidth: float, header: str) -> str:
-    lines = [
-        header,
-        "",
-        f"float32 matmul peak: {peak:.1f} GFLOP/s, memory bandwidth {bandwidth:.1f} GB/s",
-        "",
-    ]
-    lines.append("| " + " | ".join(COLUMNS) + " |")
-    lines.append("|" + "---|" * len(COLUMNS))
-    lines += ["| " + " | ".join(str(r[c]) for c in COLUMNS) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
+    peaks = f"float32 matmul peak: {peak:.1f} GFLOP/s, memory bandwidth {bandwidth:.1f} GB/s"
+    return f"{header}\n\n{peaks}\n\n" + markdown_table(rows, COLUMNS)
 
 
 def main(argv=None) -> None:
@@ -117,7 +114,9 @@ def main(argv=None) -> None:
         row["roofline_share"] = round(roofline["attainable_share"], 2)
         row["of_roofline"] = round(row["share_of_peak"] / roofline["attainable_share"], 2)
         row["top_ops"] = ", ".join(list(roofline["by_op"])[:3])
-        split = training_time_split(model, args.batch, (12, args.samples), peak)
+        split = training_time_split(
+            model, args.batch, (12, args.samples), peak, product_flops=roofline["product_flops"]
+        )
         row["product_time_share"] = round(split["product_time_share"], 2)
         row["product_kernel_share"] = round(split["product_kernel_share"], 2)
         others = ", ".join(

@@ -198,3 +198,8 @@ def test_training_time_split_divides_a_step():
     assert 0.2 < split["product_time_share"] <= 1
     assert split["product_kernel_share"] > 0 and split["step_seconds"] > 0
     assert all(not is_product_op(name) and 0 <= share < 1 for name, share in split["top_other_ops"])
+    # the roofline's count of the same kernels' FLOPs can stand in for the split's own
+    roofline = training_roofline(model, 8, (64, 200), 100.0, 10.0)
+    assert 0.5 * roofline["flops"] < roofline["product_flops"] <= roofline["flops"]
+    reused = training_time_split(model, 8, (64, 200), 100.0, steps=2, product_flops=roofline["product_flops"])
+    assert reused["product_kernel_share"] > 0

@@ -285,6 +285,25 @@ class _TrafficMode(TorchDispatchMode):
         return out
 
 
+_PRODUCT_OPS = {"mm", "addmm", "bmm", "baddbmm", "matmul", "linear"}
+_PRODUCT_PREFIXES = (
+    "conv",
+    "_conv",
+    "mkldnn_conv",
+    "scaled_dot",
+    "_scaled_dot",
+    "mkldnn_rnn",
+    "lstm",
+    "_lstm",
+)
+
+
+def is_product_op(name: str) -> bool:
+    """Whether an aten op is a matrix product (convolution, linear, attention, RNN), so could run near the peak."""
+    name = name.removeprefix("aten::").split(".")[0]
+    return name in _PRODUCT_OPS or name.startswith(_PRODUCT_PREFIXES)
+
+
 def training_roofline(
     model: nn.Module,
     batch: int,
@@ -319,6 +338,7 @@ def training_roofline(
     nominal = 6 * (macs or count_macs(model, (1, *input_shape))["macs"]) * batch
     return {
         "flops": sum(op[1] for op in mode.ops),
+        "product_flops": sum(flops for name, flops, _ in mode.ops if is_product_op(name)),
         "bytes": sum(op[2] for op in mode.ops),
         "bound_seconds": bound,
         "attainable_share": nominal / bound / (peak_gflops * 1e9),
@@ -326,34 +346,21 @@ def training_roofline(
     }
 
 
-_PRODUCT_OPS = {"mm", "addmm", "bmm", "baddbmm", "matmul", "linear"}
-_PRODUCT_PREFIXES = (
-    "conv",
-    "_conv",
-    "mkldnn_conv",
-    "scaled_dot",
-    "_scaled_dot",
-    "mkldnn_rnn",
-    "lstm",
-    "_lstm",
-)
-
-
-def is_product_op(name: str) -> bool:
-    """Whether an aten op is a matrix product (convolution, linear, attention, RNN), so could run near the peak."""
-    name = name.removeprefix("aten::").split(".")[0]
-    return name in _PRODUCT_OPS or name.startswith(_PRODUCT_PREFIXES)
-
-
 def training_time_split(
-    model: nn.Module, batch: int, input_shape=(12, 1000), peak_gflops: float = 1.0, steps: int = 2
+    model: nn.Module,
+    batch: int,
+    input_shape=(12, 1000),
+    peak_gflops: float = 1.0,
+    steps: int = 2,
+    product_flops: int | None = None,
 ) -> dict:
     """Where a training step's time goes: the matrix-product kernels, and everything else.
 
     Times are the profiler's self CPU time per aten op over `steps` steps (after one warm-up), out
     of the wall time of those steps under the profiler; FLOPs are those the roofline counts.
     `product_time_share` is the part of the step spent in convolution, linear, attention and RNN
-    kernels; `product_kernel_share` the GFLOP/s those kernels achieve, as a share of the peak. A model's share of the peak is at most their product:
+    kernels; `product_kernel_share` the GFLOP/s those kernels achieve, as a share of the peak.
+    `product_flops`: those kernels' FLOPs per step when `training_roofline` has counted them. A model's share of the peak is at most their product:
     a low kernel share points at the kernels' shapes, a low time share at norms, activations,
     copies and the optimizer.
     """
@@ -374,10 +381,11 @@ def training_time_split(
         e.key: e.self_cpu_time_total / 1e6 / steps for e in prof.key_averages() if e.key.startswith("aten::")
     }
     product_seconds = sum(v for k, v in aten.items() if is_product_op(k))
-    mode = _TrafficMode()
-    with mode:
-        _training_step(model, optimizer, x)
-    product_flops = sum(flops for name, flops, _ in mode.ops if is_product_op(name))
+    if product_flops is None:
+        mode = _TrafficMode()
+        with mode:
+            _training_step(model, optimizer, x)
+        product_flops = sum(flops for name, flops, _ in mode.ops if is_product_op(name))
     return {
         "step_seconds": total,
         "product_time_share": product_seconds / total,

@@ -230,7 +230,11 @@ def run_bench(
         if (not models or config.model in models) and (not tasks or config.task in tasks)
     ]
     if not grid:
-        wanted = [f"model {', '.join(models)}"] * bool(models) + [f"task {', '.join(tasks)}"] * bool(tasks)
+        wanted = []
+        if models:
+            wanted.append(f"model {', '.join(models)}")
+        if tasks:
+            wanted.append(f"task {', '.join(tasks)}")
         raise ValueError(f"{spec_path}: no cell of {' and '.join(wanted)} in this grid")
     for position, config in enumerate(grid):
         if position % shard[1] != shard[0] - 1:

@@ -45,10 +45,11 @@ class BatchNorm1d(nn.BatchNorm1d):
     """nn.BatchNorm1d that normalises a channels-last (B, C, L) tensor in place of its layout, without a copy."""
 
     def _check_input_dim(self, x: torch.Tensor) -> None:
-        if x.dim() not in (2, 3, 4):
-            raise ValueError(f"expected a 2-D or 3-D input, got {x.dim()}-D")
+        pass  # forward checks the caller's input; the parent then sees its 4-D view
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() not in (2, 3):
+            raise ValueError(f"expected a 2-D or 3-D input, got {x.dim()}-D")
         if x.dim() == 3:
             return super().forward(channels_last_2d(x)).squeeze(2)
         return super().forward(x)
