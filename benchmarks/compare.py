@@ -9,6 +9,7 @@ on this test fold; one that straddles 0 is not.
     .venv/bin/python benchmarks/compare.py --budget 15 --out benchmarks/comparison.md
     .venv/bin/python benchmarks/compare.py --budget 60 --out benchmarks/comparison_60min.md
     .venv/bin/python benchmarks/compare.py --budget 60 --task superdiagnostic --out benchmarks/comparison_60min_superdiagnostic.md
+    .venv/bin/python benchmarks/compare.py --budget 15 --task rhythm --seed 1 --out benchmarks/comparison_rhythm_seed1.md
 
 The run folders must be on this machine (they are not committed): run it where the bench ran.
 """
@@ -53,17 +54,20 @@ def macro_auc_difference(y_true: np.ndarray, a: np.ndarray, b: np.ndarray, n_res
 def compare(
     rows: list[dict],
     n_resamples: int = 1000,
-    seed: int = 0,
+    resample_seed: int = 0,
     budget: str | None = None,
     task: str | None = None,
+    seed: str | None = None,
 ) -> str:
     """Markdown tables, one per (dataset, task, budget) group; only the groups of `budget` minutes
-    and of `task` if given."""
+    and of `task`, and only the rows of `seed`, if given."""
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
         if budget is not None and f"{float(row.get('budget_minutes') or 0):g}" != f"{float(budget):g}":
             continue
         if task is not None and row["task"] != task:
+            continue
+        if seed is not None and str(row["seed"]) != str(seed):
             continue
         groups.setdefault((row["dataset"], row["task"], row.get("budget_minutes", "")), []).append(row)
     out = []
@@ -81,7 +85,7 @@ def compare(
             probs = np.load(folder / "predictions/test_probs.npy")
             if not np.array_equal(np.load(folder / "predictions/test_true.npy"), y):
                 raise ValueError(f"{folder}: other test records than {lead_dir}; cannot pair them")
-            value, lo, hi = macro_auc_difference(y, probs, lead_probs, n_resamples, seed)
+            value, lo, hi = macro_auc_difference(y, probs, lead_probs, n_resamples, resample_seed)
             verdict = "lower" if hi < 0 else "not distinguishable"
             out.append(
                 f"| {row['model']} | {float(row['macro_auc']):.4f} | {value:+.4f} [{lo:+.4f}, {hi:+.4f}] | {verdict} |"
@@ -96,9 +100,11 @@ def main(argv=None) -> None:
     parser.add_argument("--resamples", type=int, default=1000)
     parser.add_argument("--budget", help="compare only the rows of this training budget (minutes)")
     parser.add_argument("--task", help="compare only the rows of this task")
+    parser.add_argument("--seed", help="compare only the rows of this seed (pairs runs of one seed)")
     parser.add_argument("--out", help="write the tables to this markdown file")
     args = parser.parse_args(argv)
-    text = compare(read_results(Path(args.results)), args.resamples, budget=args.budget, task=args.task)
+    rows = read_results(Path(args.results))
+    text = compare(rows, args.resamples, budget=args.budget, task=args.task, seed=args.seed)
     print(text)
     if args.out:
         Path(args.out).write_text(text + "\n")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from ecglab.train.bench import RESULT_FIELDS, add_result, read_results
+from ecglab.train.bench import RESULT_FIELDS, add_result, read_results, results_markdown
 from helpers import run_cli
 from test_train import synthetic_ptbxl
 
@@ -61,6 +61,11 @@ def test_bench_runs_the_grid_once_and_tabulates_it(tmp_path):
         cwd=Path(__file__).parents[1], capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert "Leader" not in other_task.stdout  # no row of that task
+    other_seed = subprocess.run(
+        [sys.executable, "benchmarks/compare.py", "--results", str(tmp_path / "results.csv"), "--seed", "1"],
+        cwd=Path(__file__).parents[1], capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert "Leader" not in other_seed.stdout  # no row of that seed
 
 
 def test_bench_spec_errors(tmp_path):
@@ -78,6 +83,8 @@ def test_bench_spec_errors(tmp_path):
     assert proc.returncode == 2 and "no cell of model resnet1d34 in this grid" in proc.stderr
     proc = run_cli("bench", str(spec), "--model", "resnet1d18", "--task", "rhythm", check=False)
     assert proc.returncode == 2 and "no cell of model resnet1d18 and task rhythm in this grid" in proc.stderr
+    proc = run_cli("bench", str(spec), "--model", "resnet1d18", "--seed", "1", check=False)
+    assert proc.returncode == 2 and "no cell of model resnet1d18 and seed 1 in this grid" in proc.stderr
 
 
 def test_benches_side_by_side_keep_each_others_rows(tmp_path):
@@ -116,3 +123,19 @@ def test_trainability_probe_reports_loss_beside_the_label_prior(tmp_path, ptbxl_
     assert "fcn_wang {} on ptbxl/rhythm: label-prior loss" in header and 0.05 < prior < 0.2
     assert len(steps) == 1 and steps[0].startswith("step 50: train loss ")
     assert float(steps[0].split()[4]) > 0
+
+
+def test_results_markdown_adds_the_spread_over_seeds_only_where_a_model_has_several():
+    row = {field: "1" for field in RESULT_FIELDS} | {
+        "dataset": "ptbxl",
+        "task": "rhythm",
+        "budget_minutes": "15",
+    }
+    rows = [row | {"model": "a", "seed": "0", "macro_auc": "0.80", "macro_f1": "0.40"}]
+    rows += [row | {"model": "b", "seed": "0", "macro_auc": "0.90", "macro_f1": "0.50"}]
+    assert "Over seeds" not in results_markdown(rows)
+    rows += [row | {"model": "a", "seed": "1", "macro_auc": "0.70", "macro_f1": "0.30"}]
+    markdown = results_markdown(rows)
+    table = markdown[markdown.index("Over seeds") :].splitlines()
+    assert table[4:6] == ["| b | 0 | 0.9000 [0.9000, 0.9000] | 0.5000 [0.5000, 0.5000] |",
+                          "| a | 0, 1 | 0.7500 [0.7000, 0.8000] | 0.3500 [0.3000, 0.4000] |"]  # fmt: skip

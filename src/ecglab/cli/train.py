@@ -87,6 +87,7 @@ def bench(
     ),
     model: list[str] = typer.Option([], help="run only this model's cells (repeatable)"),
     task: list[str] = typer.Option([], help="run only this task's cells (repeatable)"),
+    seed: list[int] = typer.Option([], help="run only this seed's cells (repeatable)"),
 ) -> None:
     """Train and evaluate every cell of a grid not yet in its results table; write CSV and markdown."""
     import shlex
@@ -105,6 +106,7 @@ def bench(
                 shard=parse_shard(shard),
                 models=tuple(model),
                 tasks=tuple(task),
+                seeds=tuple(seed),
             )
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))

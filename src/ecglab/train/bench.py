@@ -185,7 +185,33 @@ def results_markdown(rows: list[dict]) -> str:
             out.append(f"| {r['model']} | {r['seed']} | {_with_ci(r, 'macro_auc')} | {_with_ci(r, 'macro_f1')} | {int(r['params']) / 1e6:.2f} M "
                        f"| {int(r['macs']) / 1e6:.0f} M | {r['epochs']} | {r['seconds_per_epoch']} | {r.get('threads', '')} |")  # fmt: skip
         out.append("")
+        out += _seed_summary(group)
     return "\n".join(out)
+
+
+def _seed_summary(group: list[dict]) -> list[str]:
+    """Mean and range over seeds per model, when some model of the group ran with several seeds:
+    the run-to-run spread that a single row's bootstrap interval (test records only) does not show."""
+    by_model: dict[str, list[dict]] = {}
+    for row in group:
+        by_model.setdefault(row["model"], []).append(row)
+    if all(len(rows) < 2 for rows in by_model.values()):
+        return []
+    out = ["Over seeds (the spread of training runs, which a row's test-set interval does not include):", "",
+           "| model | seeds | mean macro AUC [min, max] | mean macro F1 [min, max] |", "| --- | ---: | --- | --- |"]  # fmt: skip
+    for model, rows in sorted(
+        by_model.items(), key=lambda item: -np.mean([float(r["macro_auc"]) for r in item[1]])
+    ):
+        seeds = ", ".join(sorted((r["seed"] for r in rows), key=int))
+        out.append(
+            f"| {model} | {seeds} | {_mean_range(rows, 'macro_auc')} | {_mean_range(rows, 'macro_f1')} |"
+        )
+    return out + [""]
+
+
+def _mean_range(rows: list[dict], key: str) -> str:
+    values = [float(r[key]) for r in rows]
+    return f"{np.mean(values):.4f} [{min(values):.4f}, {max(values):.4f}]"
 
 
 def _with_ci(row: dict, key: str) -> str:
@@ -211,9 +237,10 @@ def run_bench(
     shard=(1, 1),
     models: tuple[str, ...] = (),
     tasks: tuple[str, ...] = (),
+    seeds: tuple[int, ...] = (),
 ) -> Path:
-    """Run every cell not yet in the results table (of this shard, of these models and tasks if
-    given), adding each row as it finishes."""
+    """Run every cell not yet in the results table (of this shard, of these models, tasks and seeds
+    if given), adding each row as it finishes."""
     from ecglab.data import get_reader
     from ecglab.data.cache import PrepareSettings, default_cache_dir, prepare
     from ecglab.train.loop import fit
@@ -224,17 +251,14 @@ def run_bench(
     rows = read_results(results_path)
     done = {r["key"] for r in rows}
     version, machine = code_version(), spec.get("machine") or machine_label()
+    filters = {"model": models, "task": tasks, "seed": seeds}
     grid = [
         config
         for config in cells(spec, spec_path)
-        if (not models or config.model in models) and (not tasks or config.task in tasks)
+        if all(not wanted or getattr(config, field) in wanted for field, wanted in filters.items())
     ]
     if not grid:
-        wanted = []
-        if models:
-            wanted.append(f"model {', '.join(models)}")
-        if tasks:
-            wanted.append(f"task {', '.join(tasks)}")
+        wanted = [f"{field} {', '.join(map(str, values))}" for field, values in filters.items() if values]
         raise ValueError(f"{spec_path}: no cell of {' and '.join(wanted)} in this grid")
     for position, config in enumerate(grid):
         if position % shard[1] != shard[0] - 1:
