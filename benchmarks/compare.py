@@ -9,14 +9,17 @@ on this test fold; one that straddles 0 is not.
     .venv/bin/python benchmarks/compare.py --budget 15 --out benchmarks/comparison.md
     .venv/bin/python benchmarks/compare.py --budget 60 --out benchmarks/comparison_60min.md
     .venv/bin/python benchmarks/compare.py --budget 60 --task superdiagnostic --out benchmarks/comparison_60min_superdiagnostic.md
-    .venv/bin/python benchmarks/compare.py --budget 15 --task rhythm --seed 1 --out benchmarks/comparison_rhythm_seed1.md
+    .venv/bin/python benchmarks/compare.py --budget 15 --dataset ptbxl --task rhythm --seed 1 --out benchmarks/comparison_rhythm_seed1.md
+    .venv/bin/python benchmarks/compare.py --dataset cinc2017 --out benchmarks/comparison_cinc2017.md
 
-The run folders must be on this machine (they are not committed): run it where the bench ran.
+The run folders are not committed: run it where the bench ran. Rows whose run folder is not on this
+machine (or was overwritten by a later run of the same cell) are named under their group, not paired.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 from pathlib import Path
 
@@ -41,6 +44,17 @@ def run_dir(row: dict) -> Path:
     raise ValueError(f"{spec_path}: no cell for {row['model']} on {row['dataset']}/{row['task']}")
 
 
+def row_run_dir(row: dict) -> Path | None:
+    """The row's run folder if it is on this machine and holds that row's run (the same test macro
+    AUC in its metrics.json: a later run of the same cell overwrites the folder); otherwise None."""
+    try:
+        folder = run_dir(row)
+        metrics = json.loads((folder / "metrics.json").read_text())["test"]
+    except (ValueError, OSError):
+        return None
+    return folder if np.isclose(metrics["macro_auc"]["value"], float(row["macro_auc"])) else None
+
+
 def macro_auc_difference(y_true: np.ndarray, a: np.ndarray, b: np.ndarray, n_resamples: int, seed: int):
     """Macro AUC of `a` minus that of `b` over the classes with positives and negatives: (value, lo, hi)."""
     keep = (y_true.sum(0) > 0) & (y_true.sum(0) < len(y_true))
@@ -58,9 +72,10 @@ def compare(
     budget: str | None = None,
     task: str | None = None,
     seed: str | None = None,
+    dataset: str | None = None,
 ) -> str:
-    """Markdown tables, one per (dataset, task, budget) group; only the groups of `budget` minutes
-    and of `task`, and only the rows of `seed`, if given."""
+    """Markdown tables, one per (dataset, task, budget) group; only the groups of `budget` minutes,
+    `task` and `dataset`, and only the rows of `seed`, if given."""
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
         if budget is not None and f"{float(row.get('budget_minutes') or 0):g}" != f"{float(budget):g}":
@@ -69,19 +84,31 @@ def compare(
             continue
         if seed is not None and str(row["seed"]) != str(seed):
             continue
+        if dataset is not None and row["dataset"] != dataset:
+            continue
         groups.setdefault((row["dataset"], row["task"], row.get("budget_minutes", "")), []).append(row)
     out = []
     for (dataset, task, budget), group in groups.items():
         group = sorted(group, key=lambda r: -float(r["macro_auc"]))
-        leader = group[0]
-        lead_dir = run_dir(leader)
+        located = [(row, row_run_dir(row)) for row in group]
+        present = [(row, folder) for row, folder in located if folder is not None]
+        absent = [row for row, folder in located if folder is None]
+        title = f"{dataset} · {task}" + (f" · {float(budget):g}-minute budget" if budget else "")
+        out += [f"### {title}", ""]
+        if absent:
+            runs = ", ".join(
+                f"`{r['model']}` (seed {r['seed']}, {float(r['macro_auc']):.4f}, commit {r['commit'][:7]})"
+                for r in absent
+            )
+            out += [f"Not paired, their run folders are not on this machine: {runs}.", ""]
+        if len(present) < 2:
+            continue
+        (leader, lead_dir), *followers = present
         y = np.load(lead_dir / "predictions/test_true.npy")
         lead_probs = np.load(lead_dir / "predictions/test_probs.npy")
-        title = f"{dataset} · {task}" + (f" · {float(budget):g}-minute budget" if budget else "")
-        out += [f"### {title}", "", f"Leader: `{leader['model']}`, test macro AUC {float(leader['macro_auc']):.4f}.", "",
+        out += [f"Leader{' of the runs present' if absent else ''}: `{leader['model']}`, test macro AUC {float(leader['macro_auc']):.4f}.", "",
                 "| model | macro AUC | minus the leader's [paired 95% CI] | differs? |", "| --- | ---: | --- | --- |"]  # fmt: skip
-        for row in group[1:]:
-            folder = run_dir(row)
+        for row, folder in followers:
             probs = np.load(folder / "predictions/test_probs.npy")
             if not np.array_equal(np.load(folder / "predictions/test_true.npy"), y):
                 raise ValueError(f"{folder}: other test records than {lead_dir}; cannot pair them")
@@ -100,11 +127,14 @@ def main(argv=None) -> None:
     parser.add_argument("--resamples", type=int, default=1000)
     parser.add_argument("--budget", help="compare only the rows of this training budget (minutes)")
     parser.add_argument("--task", help="compare only the rows of this task")
+    parser.add_argument("--dataset", help="compare only the rows of this dataset")
     parser.add_argument("--seed", help="compare only the rows of this seed (pairs runs of one seed)")
     parser.add_argument("--out", help="write the tables to this markdown file")
     args = parser.parse_args(argv)
     rows = read_results(Path(args.results))
-    text = compare(rows, args.resamples, budget=args.budget, task=args.task, seed=args.seed)
+    text = compare(
+        rows, args.resamples, budget=args.budget, task=args.task, seed=args.seed, dataset=args.dataset
+    )
     print(text)
     if args.out:
         Path(args.out).write_text(text + "\n")

@@ -47,14 +47,23 @@ def test_bench_runs_the_grid_once_and_tabulates_it(tmp_path):
     assert "### ptbxl · rhythm" in markdown and "inceptionformer_tiny(norm=layer)" in markdown
     second = run_cli("bench", str(spec))
     assert second.stdout.count("done already, skipped") == 2 and ": training" not in second.stdout
-    # the paired comparison finds both run folders and sets the follower against the leader
+    # the paired comparison finds both run folders and sets the follower against the leader; a row
+    # whose run folder is elsewhere (here a model the spec lacks, ranked first) is named, not paired
+    ghost = rows[0] | {"model": "resnet1d34", "macro_auc": "0.99", "key": "elsewhere"}
+    add_result(tmp_path / "with_ghost.csv", ghost)
+    for row in rows:
+        add_result(tmp_path / "with_ghost.csv", row)
     compare = subprocess.run(
-        [sys.executable, "benchmarks/compare.py", "--results", str(tmp_path / "results.csv"), "--resamples", "50",
+        [sys.executable, "benchmarks/compare.py", "--results", str(tmp_path / "with_ghost.csv"), "--resamples", "50",
          "--task", "rhythm"],
         cwd=Path(__file__).parents[1], capture_output=True, text=True, check=True,
     )  # fmt: skip
     leader, follower = sorted(rows, key=lambda r: -float(r["macro_auc"]))
-    assert f"Leader: `{leader['model']}`" in compare.stdout
+    assert (
+        "Not paired, their run folders are not on this machine: `resnet1d34` (seed 0, 0.9900"
+        in compare.stdout
+    )
+    assert f"Leader of the runs present: `{leader['model']}`" in compare.stdout
     assert f"| {follower['model']} | {float(follower['macro_auc']):.4f} | " in compare.stdout
     other_task = subprocess.run(
         [sys.executable, "benchmarks/compare.py", "--results", str(tmp_path / "results.csv"), "--task", "superdiagnostic"],
@@ -66,6 +75,11 @@ def test_bench_runs_the_grid_once_and_tabulates_it(tmp_path):
         cwd=Path(__file__).parents[1], capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert "Leader" not in other_seed.stdout  # no row of that seed
+    other_dataset = subprocess.run(
+        [sys.executable, "benchmarks/compare.py", "--results", str(tmp_path / "results.csv"), "--dataset", "cinc2017"],
+        cwd=Path(__file__).parents[1], capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert "###" not in other_dataset.stdout  # no row of that dataset
 
 
 def test_bench_spec_errors(tmp_path):
