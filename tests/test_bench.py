@@ -148,7 +148,7 @@ def test_results_markdown_adds_the_spread_over_seeds_only_where_a_model_has_seve
     rows = [row | {"model": "a", "seed": "0", "macro_auc": "0.80", "macro_f1": "0.40"}]
     rows += [row | {"model": "b", "seed": "0", "macro_auc": "0.90", "macro_f1": "0.50"}]
     assert "Over seeds" not in results_markdown(rows)
-    rows += [row | {"model": "a", "seed": "1", "macro_auc": "0.70", "macro_f1": "0.30"}]
+    rows += [row | {"model": "a", "seed": 1, "macro_auc": 0.70, "macro_f1": 0.30}]  # a fresh row: numbers
     markdown = results_markdown(rows)
     table = markdown[markdown.index("Over seeds") :].splitlines()
     assert table[4:6] == ["| b | 0 | 0.9000 [0.9000, 0.9000] | 0.5000 [0.5000, 0.5000] |",

@@ -202,7 +202,7 @@ def _seed_summary(group: list[dict]) -> list[str]:
     for model, rows in sorted(
         by_model.items(), key=lambda item: -np.mean([float(r["macro_auc"]) for r in item[1]])
     ):
-        seeds = ", ".join(sorted((r["seed"] for r in rows), key=int))
+        seeds = ", ".join(sorted((str(r["seed"]) for r in rows), key=int))  # int in a fresh row
         out.append(
             f"| {model} | {seeds} | {_mean_range(rows, 'macro_auc')} | {_mean_range(rows, 'macro_f1')} |"
         )
