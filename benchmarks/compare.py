@@ -49,10 +49,10 @@ def row_run_dir(row: dict) -> Path | None:
     AUC in its metrics.json: a later run of the same cell overwrites the folder); otherwise None."""
     try:
         folder = run_dir(row)
-        metrics = json.loads((folder / "metrics.json").read_text())["test"]
-    except (ValueError, OSError):
+        tested = json.loads((folder / "metrics.json").read_text())["test"]["macro_auc"]["value"]
+    except (ValueError, OSError, KeyError):
         return None
-    return folder if np.isclose(metrics["macro_auc"]["value"], float(row["macro_auc"])) else None
+    return folder if np.isclose(tested, float(row["macro_auc"])) else None
 
 
 def macro_auc_difference(y_true: np.ndarray, a: np.ndarray, b: np.ndarray, n_resamples: int, seed: int):
