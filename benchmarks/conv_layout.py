@@ -123,11 +123,9 @@ def main(argv=None) -> None:
     names = sorted({n for pattern in args.models.split(",") if pattern for n in list_models(pattern)})
     header = f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}"
     print(header, flush=True)
-    layer_table = layer_rows(args.batch)
-    tables = [markdown_table(layer_table, list(layer_table[0]))]
+    tables = [markdown_table(layer_rows(args.batch))]
     if names:
-        model_table = model_rows(names, args.batch, args.repeats)
-        tables.append(markdown_table(model_table, list(model_table[0])))
+        tables.append(markdown_table(model_rows(names, args.batch, args.repeats)))
     if args.out:
         with open(args.out, "w") as f:
             f.write(header + "\n\n" + "\n".join(tables))

@@ -65,7 +65,9 @@ def bench(name: str, batch: int, steps: int, samples: int, peak: float) -> dict:
     }
 
 
-def markdown_table(rows: list[dict], columns: list[str]) -> str:
+def markdown_table(rows: list[dict], columns: list[str] | None = None) -> str:
+    """A markdown table of `rows`, of `columns` (default: the first row's keys) in that order."""
+    columns = columns or list(rows[0])
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     return "\n".join(lines + ["| " + " | ".join(str(r[c]) for c in columns) + " |" for r in rows]) + "\n"
 

@@ -203,3 +203,6 @@ def test_training_time_split_divides_a_step():
     assert 0.5 * roofline["flops"] < roofline["product_flops"] <= roofline["flops"]
     reused = training_time_split(model, 8, (64, 200), 100.0, steps=2, product_flops=roofline["product_flops"])
     assert reused["product_kernel_share"] > 0
+    assert (
+        training_time_split(model, 8, (64, 200), 100.0, steps=1, product_flops=0)["product_kernel_share"] == 0
+    )

@@ -304,6 +304,18 @@ def is_product_op(name: str) -> bool:
     return name in _PRODUCT_OPS or name.startswith(_PRODUCT_PREFIXES)
 
 
+def _step_ops(model: nn.Module, optimizer, x: torch.Tensor) -> list[tuple[str, int, int]]:
+    """(op name, FLOPs, bytes touched) of every aten op of one training step."""
+    mode = _TrafficMode()
+    with mode:
+        _training_step(model, optimizer, x)
+    return mode.ops
+
+
+def _product_flops(ops: list[tuple[str, int, int]]) -> int:
+    return sum(flops for name, flops, _ in ops if is_product_op(name))
+
+
 def training_roofline(
     model: nn.Module,
     batch: int,
@@ -326,20 +338,18 @@ def training_roofline(
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     # a first step outside the mode, so the optimizer state and lazy buffers exist
     _training_step(model, optimizer, x)
-    mode = _TrafficMode()
-    with mode:
-        _training_step(model, optimizer, x)
+    ops = _step_ops(model, optimizer, x)
     optimizer.zero_grad(set_to_none=True)
     by_op: dict[str, float] = {}
-    for name, flops, nbytes in mode.ops:
+    for name, flops, nbytes in ops:
         seconds = max(flops / (peak_gflops * 1e9), nbytes / (bandwidth_gbs * 1e9))
         by_op[name] = by_op.get(name, 0.0) + seconds
     bound = sum(by_op.values())
     nominal = 6 * (macs or count_macs(model, (1, *input_shape))["macs"]) * batch
     return {
-        "flops": sum(op[1] for op in mode.ops),
-        "product_flops": sum(flops for name, flops, _ in mode.ops if is_product_op(name)),
-        "bytes": sum(op[2] for op in mode.ops),
+        "flops": sum(op[1] for op in ops),
+        "product_flops": _product_flops(ops),
+        "bytes": sum(op[2] for op in ops),
         "bound_seconds": bound,
         "attainable_share": nominal / bound / (peak_gflops * 1e9),
         "by_op": dict(sorted(by_op.items(), key=lambda kv: -kv[1])),
@@ -360,9 +370,9 @@ def training_time_split(
     of the wall time of those steps under the profiler; FLOPs are those the roofline counts.
     `product_time_share` is the part of the step spent in convolution, linear, attention and RNN
     kernels; `product_kernel_share` the GFLOP/s those kernels achieve, as a share of the peak.
-    `product_flops`: those kernels' FLOPs per step when `training_roofline` has counted them. A model's share of the peak is at most their product:
-    a low kernel share points at the kernels' shapes, a low time share at norms, activations,
-    copies and the optimizer.
+    `product_flops`: those kernels' FLOPs per step when `training_roofline` has counted them. A
+    model's share of the peak is at most their product: a low kernel share points at the kernels'
+    shapes, a low time share at norms, activations, copies and the optimizer.
     """
     import time
 
@@ -382,10 +392,7 @@ def training_time_split(
     }
     product_seconds = sum(v for k, v in aten.items() if is_product_op(k))
     if product_flops is None:
-        mode = _TrafficMode()
-        with mode:
-            _training_step(model, optimizer, x)
-        product_flops = sum(flops for name, flops, _ in mode.ops if is_product_op(name))
+        product_flops = _product_flops(_step_ops(model, optimizer, x))
     return {
         "step_seconds": total,
         "product_time_share": product_seconds / total,
