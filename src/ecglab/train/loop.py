@@ -19,6 +19,7 @@ from ecglab.data import get_reader
 from ecglab.data.cache import PrepareSettings, default_cache_dir, prepare
 from ecglab.data.dataset import WindowDataset
 from ecglab.models import create_model
+from ecglab.models._output import split_output
 from ecglab.train.augment import Augment
 from ecglab.train.checkpoint import load_state, save_checkpoint, save_state
 from ecglab.train.config import TrainConfig
@@ -35,7 +36,8 @@ def train_one_epoch(model, loader, optimizer, loss_fn, max_steps=None, on_step=N
     for step, (x, y) in enumerate(loader):
         if max_steps is not None and step >= max_steps:
             break
-        loss = loss_fn(model(x), y)
+        logits, aux_loss = split_output(model(x))
+        loss = loss_fn(logits, y) if aux_loss is None else loss_fn(logits, y) + aux_loss
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
