@@ -153,3 +153,44 @@ def test_results_markdown_adds_the_spread_over_seeds_only_where_a_model_has_seve
     table = markdown[markdown.index("Over seeds") :].splitlines()
     assert table[4:6] == ["| b | 0 | 0.9000 [0.9000, 0.9000] | 0.5000 [0.5000, 0.5000] |",
                           "| a | 0, 1 | 0.7500 [0.7000, 0.8000] | 0.3500 [0.3000, 0.4000] |"]  # fmt: skip
+
+
+def test_dry_run_labels_full_and_tables(tmp_path):
+    """`--dry-run` writes beside its run folders (never the spec's table); a label names a second recipe
+    of one model; `--full` applies the spec's full-scale overrides; the spec's table writers run."""
+    from ecglab.train.bench import cells, read_spec, write_tables
+    from ecglab.train.tables import get_writer, register_tables
+
+    root = synthetic_ptbxl(tmp_path / "ptbxl", n=60)
+    spec_path = tmp_path / "study.yaml"
+    spec_path.write_text(yaml.safe_dump({
+        "set": {"root": str(root), "cache": str(tmp_path / "cache"), "epochs": 1, "batch_size": 16,
+                "crop_seconds": 2.5, "bootstrap": 50, "threads": 1},
+        "models": ["fcn_wang", {"model": "fcn_wang", "label": "fcn_wang-step", "scheduler": "step"}],
+        "datasets": [{"dataset": "ptbxl", "task": "rhythm"}],
+        "out": str(tmp_path / "runs"), "results": str(tmp_path / "results.csv"),
+        "full": {"epochs": 40, "max_minutes": None},
+    }))  # fmt: skip
+    spec = read_spec(spec_path)
+    full = list(cells(spec, spec_path, full=True))
+    assert [c.epochs for c in full] == [40, 40] and [c.run_name for c in full] == [
+        "fcn_wang-ptbxl-rhythm-s0", "fcn_wang-step-ptbxl-rhythm-s0"]  # fmt: skip
+    dry = run_cli("bench", str(spec_path), "--dry-run")
+    assert dry.stdout.count(": training") == 2 and not (tmp_path / "results.csv").exists()
+    with open(tmp_path / "runs/study-dry-run/results.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert sorted(r["model"] for r in rows) == ["fcn_wang", "fcn_wang-step"]
+    step = yaml.safe_load(
+        (tmp_path / "runs/study-dry-run/fcn_wang-step-ptbxl-rhythm-s0/config.yaml").read_text()
+    )
+    assert step["scheduler"] == "step" and step["dry_run"] is True
+
+    @register_tables("test-count")
+    def count(runs):
+        return f"{len(runs)} runs: " + ", ".join(sorted(config.run_name for config, _ in runs))
+
+    assert get_writer("test-count") is count
+    grid = list(cells(spec, spec_path, dry_run=True))
+    write_tables(spec | {"tables": ["test-count"]}, grid, tmp_path / "runs/study-dry-run/results.csv")
+    page = (tmp_path / "runs/study-dry-run/results_test-count.md").read_text()
+    assert page == "2 runs: fcn_wang-ptbxl-rhythm-s0, fcn_wang-step-ptbxl-rhythm-s0"

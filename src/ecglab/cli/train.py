@@ -88,6 +88,12 @@ def bench(
     model: list[str] = typer.Option([], help="run only this model's cells (repeatable)"),
     task: list[str] = typer.Option([], help="run only this task's cells (repeatable)"),
     seed: list[int] = typer.Option([], help="run only this seed's cells (repeatable)"),
+    full: bool = typer.Option(
+        False, "--full", help="apply the spec's `full` overrides: the study at full scale"
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="a few steps of every cell, into a results table beside the run folders"
+    ),
 ) -> None:
     """Train and evaluate every cell of a grid not yet in its results table; write CSV and markdown."""
     import shlex
@@ -107,6 +113,8 @@ def bench(
                 models=tuple(model),
                 tasks=tuple(task),
                 seeds=tuple(seed),
+                full=full,
+                dry_run=dry_run,
             )
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))

@@ -22,7 +22,9 @@ def split_output(out: torch.Tensor | Mapping[str, torch.Tensor]) -> tuple[torch.
         raise TypeError(f"a model's forward returns logits or a dict with 'logits'; got {type(out).__name__}")
     unknown = set(out) - {"logits", "aux_loss"}
     if unknown:
-        raise TypeError(f"a model's output dict has unknown keys {sorted(unknown)}; expected logits, aux_loss")
+        raise TypeError(
+            f"a model's output dict has unknown keys {sorted(unknown)}; expected logits, aux_loss"
+        )
     aux = out.get("aux_loss")
     if aux is not None and aux.ndim != 0:
         raise ValueError(f"aux_loss must be a scalar tensor, got shape {tuple(aux.shape)}")

@@ -9,9 +9,15 @@ A spec is YAML:
     seeds: [0]
     out: runs/bench                              # run folders go to <out>/<spec file stem>/
     results: benchmarks/results.csv             # one row per (dataset, task, model, seed)
+    full: {max_minutes: null, epochs: 50}        # overrides for `--full`: the study at full scale
+    tables: [notes]                              # writers of extra tables (ecglab.train.tables)
+
+A model item may carry a `label`: the row's name when one model runs with several recipes
+(`{model: mobilenetv2_1d, label: mobilenetv2_1d-noaug, augment: {}}`).
 
 A cell whose key (its resolved config, the data manifest hash and the code version) is already
-in the results table is skipped, so a grid can be stopped and continued.
+in the results table is skipped, so a grid can be stopped and continued. `--dry-run` runs every
+cell for a few steps into a separate results table beside its run folders, never the spec's.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ RESULT_FIELDS = ["dataset", "task", "model", "seed", "params", "macs", "macs_lay
                  "epochs", "seconds_per_epoch",
                  "macro_auc", "macro_auc_lo", "macro_auc_hi", "macro_f1", "macro_f1_lo", "macro_f1_hi",
                  "commit", "date", "machine", "command", "key"]  # fmt: skip
-SPEC_KEYS = {"base", "set", "models", "datasets", "seeds", "out", "results", "machine"}
+SPEC_KEYS = {"base", "set", "models", "datasets", "seeds", "out", "results", "machine", "full", "tables"}
 
 
 def read_spec(path: str | Path) -> dict:
@@ -53,18 +59,23 @@ def read_spec(path: str | Path) -> dict:
     return spec
 
 
-def cells(spec: dict, spec_path: Path):
-    """Every TrainConfig of the grid, in order."""
+def cells(spec: dict, spec_path: Path, full: bool = False, dry_run: bool = False):
+    """Every TrainConfig of the grid, in order; `full` applies the spec's `full` overrides last."""
     base = load_config(spec_path.parent / spec["base"]) if spec.get("base") else from_dict({})
     base_dict = base.to_dict() | (spec.get("set") or {})
+    last = (spec.get("full") or {}) if full else {}
     for entry in spec.get("datasets") or [{}]:
         for model_entry in spec["models"]:
             model, overrides = _model_entry(model_entry, spec_path)
             for seed in spec.get("seeds") or [0]:
-                data = base_dict | entry | overrides | {"model": model, "seed": seed}
-                config = from_dict(data, str(spec_path))
-                out = str(Path(spec.get("out", "runs/bench")) / spec_path.stem)
-                yield replace(config, name=config.run_name, out=out)
+                data = base_dict | entry | overrides | last | {"model": model, "seed": seed}
+                config = from_dict(data | ({"dry_run": True} if dry_run else {}), str(spec_path))
+                yield replace(config, name=config.run_name, out=str(bench_dir(spec, spec_path, dry_run)))
+
+
+def bench_dir(spec: dict, spec_path: Path, dry_run: bool = False) -> Path:
+    """Where a spec's run folders go: <out>/<spec stem>, or <out>/<spec stem>-dry-run."""
+    return Path(spec.get("out", "runs/bench")) / (spec_path.stem + ("-dry-run" if dry_run else ""))
 
 
 def _model_entry(entry, spec_path: Path) -> tuple[str, dict]:
@@ -164,7 +175,10 @@ def result_row(config, run_dir: Path, key: str, version: str, machine: str, comm
 
 
 def model_label(config) -> str:
-    """The model's name, with its non-default constructor arguments: `inceptionformer_tiny(norm=layer)`."""
+    """The cell's label, else the model's name with its non-default constructor arguments:
+    `inceptionformer_tiny(norm=layer)`."""
+    if config.label:
+        return config.label
     kwargs = ",".join(f"{k}={v}" for k, v in sorted(config.model_kwargs.items()))
     return f"{config.model}({kwargs})" if kwargs else config.model
 
@@ -238,9 +252,11 @@ def run_bench(
     models: tuple[str, ...] = (),
     tasks: tuple[str, ...] = (),
     seeds: tuple[int, ...] = (),
+    full: bool = False,
+    dry_run: bool = False,
 ) -> Path:
     """Run every cell not yet in the results table (of this shard, of these models, tasks and seeds
-    if given), adding each row as it finishes."""
+    if given), adding each row as it finishes, then write the spec's extra tables."""
     from ecglab.data import get_reader
     from ecglab.data.cache import PrepareSettings, default_cache_dir, prepare
     from ecglab.train.loop import fit
@@ -248,13 +264,15 @@ def run_bench(
     spec_path = Path(spec_path)
     spec = read_spec(spec_path)
     results_path = Path(spec.get("results", "benchmarks/results.csv"))
+    if dry_run:
+        results_path = bench_dir(spec, spec_path, dry_run) / "results.csv"
     rows = read_results(results_path)
     done = {r["key"] for r in rows}
     version, machine = code_version(), spec.get("machine") or machine_label()
     filters = {"model": models, "task": tasks, "seed": seeds}
     grid = [
         config
-        for config in cells(spec, spec_path)
+        for config in cells(spec, spec_path, full, dry_run)
         if all(not wanted or getattr(config, field) in wanted for field, wanted in filters.items())
     ]
     if not grid:
@@ -278,4 +296,18 @@ def run_bench(
         done = {r["key"] for r in rows}
     with _locked(results_path):
         results_path.with_suffix(".md").write_text(results_markdown(read_results(results_path)))
+    write_tables(spec, grid, results_path, echo)
     return results_path
+
+
+def write_tables(spec: dict, grid: list, results_path: Path, echo=print) -> None:
+    """Each writer named in the spec's `tables` turns the grid's run folders into a markdown page
+    beside the results table (`<results stem>_<writer>.md`)."""
+    from ecglab.train.tables import get_writer
+
+    for name in spec.get("tables") or []:
+        runs = [(config, Path(config.out) / config.run_name) for config in grid]
+        runs = [(config, run) for config, run in runs if (run / "metrics.json").is_file()]
+        path = results_path.with_name(f"{results_path.stem}_{name}.md")
+        path.write_text(get_writer(name)(runs))
+        echo(f"{path} written")

@@ -57,7 +57,8 @@ class TrainConfig:
     seed: int = 0
     threads: int = 0  # torch threads; 0: torch's default
     out: str = "runs"
-    name: str | None = None  # run folder name; None: <model>-<dataset>-<task>-s<seed>
+    name: str | None = None  # run folder name; None: <label or model>-<dataset>-<task>-s<seed>
+    label: str | None = None  # a bench row's name for this recipe when one model runs with several
     dry_run: bool = False  # a few steps of everything, end to end
 
     def __post_init__(self):
@@ -71,7 +72,7 @@ class TrainConfig:
 
     @property
     def run_name(self) -> str:
-        return self.name or f"{self.model}-{self.dataset}-{self.task or 'default'}-s{self.seed}"
+        return self.name or f"{self.label or self.model}-{self.dataset}-{self.task or 'default'}-s{self.seed}"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
