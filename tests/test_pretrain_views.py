@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from ecglab.pretrain.clocs import CLOCS
-from ecglab.pretrain.views import ViewSpec, ViewsError, make_views, views_problem
+from ecglab.pretrain.views import ViewsError, ViewSpec, make_views, views_problem
 
 
 def _ramp(leads=3, samples=50):

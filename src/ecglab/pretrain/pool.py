@@ -76,7 +76,9 @@ class UnlabelledPool:
             for row, record_id in enumerate(split.meta["record_id"]):
                 original = copy_of_evaluated(dataset, record_id, evaluated)
                 if original:
-                    self.left_out.append((f"{dataset}/{record_id}", f"a copy of a {original} record under evaluation"))
+                    self.left_out.append(
+                        (f"{dataset}/{record_id}", f"a copy of a {original} record under evaluation")
+                    )
                 else:
                     keep.append(row)
             sources += [len(self.splits)] * len(keep)

@@ -51,7 +51,9 @@ class ViewSpec:
         if self.variant not in VARIANTS:
             raise ValueError(f"unknown CLOCS variant {self.variant!r}; choose one of {', '.join(VARIANTS)}")
         if self.segment_samples < 1 or self.segments < 1:
-            raise ValueError(f"segment_samples and segments must be positive, not {self.segment_samples}, {self.segments}")
+            raise ValueError(
+                f"segment_samples and segments must be positive, not {self.segment_samples}, {self.segments}"
+            )
         if self.variant == "cmsc" and self.segments < 2:
             raise ValueError("CMSC contrasts segments: it needs segments >= 2")
 
