@@ -8,13 +8,7 @@ import torch.nn as nn
 
 from ecglab.pretrain.cpc import CPC
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class Frames(nn.Module):

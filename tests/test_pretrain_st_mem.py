@@ -8,13 +8,7 @@ from ecglab.models.st_mem import patchify
 from ecglab.pretrain.losses import masked_patch_mse
 from ecglab.pretrain.st_mem import STMEM, random_patch_mask
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _small_stmem(leads=3):

@@ -7,9 +7,10 @@ import torch.nn as nn
 from ecglab.models import create_model
 from ecglab.pretrain.transfer import freeze_encoder, trainable
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def test_linear_evaluation_leaves_the_encoder_untouched():
-    torch.set_num_threads(1)
     torch.manual_seed(0)
     model = create_model("resnet1d18", 3, in_chans=2, widths=(8, 8, 8, 8), drop_rate=0.5)
     freeze_encoder(model)

@@ -7,6 +7,8 @@ import torch
 from ecglab.pretrain.clocs import CLOCS
 from ecglab.pretrain.views import ViewsError, ViewSpec, make_views, views_problem
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def _ramp(leads=3, samples=50):
     """Row r holds 1000 * r + t, so every sample says which lead and time it came from."""
@@ -51,7 +53,6 @@ def test_a_record_that_cannot_give_the_views_is_named():
 
 
 def test_clocs_objective_learns_from_a_batch_of_views():
-    torch.set_num_threads(1)
     torch.manual_seed(0)
     model = CLOCS("resnet1d_wang", in_chans=1, embed_dim=8, widths=(8, 8, 8))
     views = torch.randn(4, 3, 1, 64)
