@@ -3,12 +3,17 @@
 import numpy as np
 import pytest
 import torch
+from torch.utils.data import DataLoader
 
 from ecglab.data.cache import PrepareSettings, prepare
 from ecglab.data.cinc2017 import CinC2017
 from ecglab.data.dataset import CachedSplit
 from ecglab.data.ptbxl import PTBXL
+from ecglab.models import create_model
+from ecglab.pretrain.clocs import CLOCS
+from ecglab.pretrain.cpc import CPC
 from ecglab.pretrain.pool import PoolWindows, UnlabelledPool, copy_of_evaluated, refuse_evaluated_folds
+from ecglab.pretrain.st_mem import STMEM
 from ecglab.pretrain.views import ContrastiveViews, ViewSpec
 from helpers import write_ptbxl
 
@@ -120,3 +125,30 @@ def test_pool_from_a_data_root_prepares_missing_caches(tmp_path, monkeypatch):
     assert pool.patient_ids[0] == pool.patient_ids[2] != pool.patient_ids[1]
     with pytest.raises(ValueError, match="fold 3 of ptbxl"):
         UnlabelledPool.from_data_root(evaluated={"ptbxl": (3, 10)}, root=tmp_path / "data", workers=1)
+
+
+@pytest.mark.data
+@pytest.mark.usefixtures("one_thread")
+def test_one_step_of_each_objective_on_real_pool_batches(caches):
+    """Every objective takes its batches straight from the pool's datasets and learns from them."""
+    torch.manual_seed(0)
+    pool = UnlabelledPool(caches)
+    windows = next(iter(DataLoader(PoolWindows(pool, 250), batch_size=4, shuffle=True)))
+    views = next(iter(DataLoader(ContrastiveViews(pool, ViewSpec("cmsc", 125)), batch_size=4, shuffle=True)))
+    small = {"widths": (8, 8, 8)}
+    objectives = [
+        (CPC("resnet1d_wang", context_dim=8, steps=4, **small), (windows[0],)),
+        (
+            STMEM(
+                create_model("st_mem_vit", 0, dim=16, depth=1, num_heads=2), decoder_dim=8, decoder_depth=1
+            ),
+            windows,
+        ),
+        (CLOCS("resnet1d_wang", in_chans=12, embed_dim=8, **small), views),
+    ]
+    for objective, batch in objectives:
+        loss = objective(*batch)
+        loss.backward()
+        assert loss.ndim == 0 and torch.isfinite(loss), type(objective).__name__
+        grads = [p.grad for n, p in objective.named_parameters() if "encoder.head." not in n]
+        assert all(g is not None and torch.isfinite(g).all() for g in grads), type(objective).__name__
