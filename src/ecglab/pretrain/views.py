@@ -58,7 +58,7 @@ class ViewSpec:
             raise ValueError("CMSC contrasts segments: it needs segments >= 2")
 
     @property
-    def uses_segments(self) -> int:
+    def segments_used(self) -> int:
         """How many adjacent segments one record gives (CMLC takes one)."""
         return 1 if self.variant == "cmlc" else self.segments
 
@@ -68,9 +68,9 @@ class ViewSpec:
 
 def views_problem(length: int, present: Sequence[bool], spec: ViewSpec) -> str | None:
     """Why a record of `length` samples with leads `present` (one flag per row) cannot give the views, or None."""
-    need = spec.uses_segments * spec.segment_samples
+    need = spec.segments_used * spec.segment_samples
     if length < need:
-        return f"{length} samples; {spec.variant.upper()} needs {need} ({spec.uses_segments} x {spec.segment_samples})"
+        return f"{length} samples; {spec.variant.upper()} needs {need} ({spec.segments_used} x {spec.segment_samples})"
     rows = spec.lead_rows(len(present))
     missing = [r for r in rows if r >= len(present) or not present[r]]
     if spec.variant == "cmsc" and spec.leads is None:  # segments keep every row, absent ones zero
@@ -97,10 +97,10 @@ def make_views(
     problem = views_problem(x.shape[-1], present, spec)
     if problem:
         raise ViewsError(record, problem)
-    span = spec.uses_segments * spec.segment_samples
+    span = spec.segments_used * spec.segment_samples
     start = int(rng.integers(0, x.shape[-1] - span + 1))
     rows = spec.lead_rows(x.shape[0])
-    segments = x[rows, start : start + span].reshape(len(rows), spec.uses_segments, spec.segment_samples)
+    segments = x[rows, start : start + span].reshape(len(rows), spec.segments_used, spec.segment_samples)
     segments = segments.transpose(1, 0, 2)  # (segments, leads, S)
     if spec.variant == "cmsc":
         return np.ascontiguousarray(segments)
