@@ -40,3 +40,14 @@ def cinc2017_root() -> Path:
 @pytest.fixture
 def cinc2020_root() -> Path:
     return dataset_dir("cinc2020")
+
+
+@pytest.fixture
+def one_thread():
+    """Torch on one thread for the test: tiny models gain nothing from threads on shared cores."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
