@@ -49,7 +49,7 @@ def fallback_centres(n_samples: int, window: int) -> np.ndarray:
 def beat_centres(x: torch.Tensor, fs: float, window: int) -> tuple[torch.Tensor, torch.Tensor]:
     """R peaks of each record of (B, leads, n) as (B, N) centres and a (B, N) mask of real beats.
 
-    Records with fewer beats than the batch's most are padded with their first centre (mask False);
+    Records with fewer beats than the batch's most repeat their centres to fill (mask False);
     records without any peak get `fallback_centres`.
     """
     records = x.detach().float().cpu().numpy()
