@@ -50,6 +50,8 @@ def test_no_peak_falls_back_to_fixed_windows():
     model = create_model("beat_transformer", 3).eval()
     with torch.no_grad():
         assert torch.isfinite(model(x)).all()
+    short, short_valid = beat_centres(torch.zeros(1, 1, 3), fs=100, window=70)
+    assert short.tolist() == [[1]] and short_valid.all()  # shorter than half a window: one centred window
 
 
 def test_gather_beats_cuts_windows_around_centres():

@@ -18,32 +18,34 @@ MIN_RR_S = 0.3  # s: no two beats closer than a refractory period (200 bpm)
 
 
 def qrs_envelope(x: np.ndarray, fs: float) -> np.ndarray:
-    """Band-pass 5-15 Hz, squared slope summed over leads, smoothed over 0.1 s: (leads, n) -> (n,)."""
+    """Band-pass 5-15 Hz, squared slope summed over leads, smoothed over 0.1 s: (..., leads, n) -> (..., n)."""
     high = min(QRS_BAND[1], 0.45 * fs)
     sos = signal.butter(2, (QRS_BAND[0], high), btype="bandpass", fs=fs, output="sos")
     padlen = min(x.shape[-1] - 1, 3 * (2 * len(sos) + 1))
     filtered = signal.sosfiltfilt(sos, x, axis=-1, padlen=padlen)
-    slope = np.square(np.diff(filtered, axis=-1, prepend=filtered[..., :1])).sum(axis=0)
-    return ndimage.uniform_filter1d(slope, size=max(1, round(0.1 * fs)))
+    slope = np.square(np.diff(filtered, axis=-1, prepend=filtered[..., :1])).sum(axis=-2)
+    return ndimage.uniform_filter1d(slope, size=max(1, round(0.1 * fs)), axis=-1)
 
 
 def detect_r_peaks(x: np.ndarray, fs: float) -> np.ndarray:
-    """Sample indices of the R peaks of one record (leads, n): peaks of the QRS envelope at least
-    0.3 s apart and above 30% of its 99th percentile. Empty when there are none (a flat record)."""
+    """Sample indices of the R peaks of one record (leads, n); empty when there are none (a flat record)."""
     if x.shape[-1] < 4:
         return np.zeros(0, dtype=np.int64)
-    env = qrs_envelope(np.asarray(x, dtype=np.float64), fs)
+    return envelope_peaks(qrs_envelope(np.asarray(x, dtype=np.float64), fs), fs)
+
+
+def envelope_peaks(env: np.ndarray, fs: float) -> np.ndarray:
+    """Peaks of a QRS envelope (n,) at least 0.3 s apart and above 30% of its 99th percentile."""
     level = np.percentile(env, 99)
     if not level > 0:
         return np.zeros(0, dtype=np.int64)
-    distance = max(1, round(MIN_RR_S * fs))
-    peaks, _ = signal.find_peaks(env, height=0.3 * level, distance=distance)
+    peaks, _ = signal.find_peaks(env, height=0.3 * level, distance=max(1, round(MIN_RR_S * fs)))
     return peaks.astype(np.int64)
 
 
 def fallback_centres(n_samples: int, window: int) -> np.ndarray:
     """Centres of fixed windows tiling a record where no R peak was found: one per `window` samples."""
-    return np.arange(window // 2, max(n_samples, 1), window, dtype=np.int64)
+    return np.arange(min(window // 2, n_samples // 2), max(n_samples, 1), window, dtype=np.int64)
 
 
 def beat_centres(x: torch.Tensor, fs: float, window: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -52,11 +54,15 @@ def beat_centres(x: torch.Tensor, fs: float, window: int) -> tuple[torch.Tensor,
     Records with fewer beats than the batch's most repeat their centres to fill (mask False);
     records without any peak get `fallback_centres`.
     """
-    records = x.detach().float().cpu().numpy()
+    n_samples = x.shape[-1]
+    if n_samples < 4:
+        envelopes = np.zeros((x.shape[0], n_samples))
+    else:  # one scipy call filters the whole batch
+        envelopes = qrs_envelope(x.detach().double().cpu().numpy(), fs)
     found = []
-    for rec in records:
-        peaks = detect_r_peaks(rec, fs)
-        found.append(peaks if len(peaks) else fallback_centres(rec.shape[-1], window))
+    for env in envelopes:
+        peaks = envelope_peaks(env, fs)
+        found.append(peaks if len(peaks) else fallback_centres(n_samples, window))
     n = max(len(p) for p in found)
     centres = torch.tensor(np.stack([np.resize(p, n) for p in found]), device=x.device)
     valid = torch.arange(n)[None, :] < torch.tensor([len(p) for p in found])[:, None]
