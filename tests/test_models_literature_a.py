@@ -12,7 +12,8 @@ from ecglab.models.dprnn import overlap_add, segment
 from ecglab.models.mpgt import CausalConv, GatedFusion, PGTBlock
 from ecglab.models.mvms_ecg import STANDARD_VIEWS
 from ecglab.models.profile import count_macs, count_macs_by_module
-from helpers import run_cli
+from ecglab.train.checkpoint import save_checkpoint
+from helpers import run_cli, write_wfdb
 
 NAMES = ["im_ecg", "se_ecgnet", "mvms_ecg", "ecgnet", "dprnn", "mpgt"]
 
@@ -59,6 +60,24 @@ def test_im_ecg_keeps_one_row_per_lead_and_grad_cam_works_per_lead():
     cam = torch.relu((grad.mean(dim=-1, keepdim=True) * acts[-1]).sum(dim=1))[0]
     cam = stretch(cam.detach(), 200).numpy()
     np.testing.assert_allclose(maps, cam / cam.max(), atol=1e-5)
+
+
+def test_explain_command_draws_im_ecg_grad_cam_per_lead(tmp_path):
+    """`ecglab explain --layer stages.3` on an IM-ECG checkpoint (random weights) shades each lead on its own."""
+    leads = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
+    classes = ["SR", "AFIB", "STACH"]
+    meta = {"model": "im_ecg", "model_kwargs": {}, "num_classes": 3, "in_chans": 12, "lead_names": leads,
+            "classes": classes, "multilabel": True, "fs": 100, "window_samples": 250, "seconds": 2.5,
+            "norm": "zscore", "filter": "none", "aggregate": "mean", "thresholds": None}  # fmt: skip
+    torch.manual_seed(0)
+    checkpoint = save_checkpoint(tmp_path / "im_ecg", create_model("im_ecg", 3), meta)
+    x = np.random.default_rng(0).standard_normal((12, 600)).astype(np.float32)
+    record = write_wfdb(tmp_path / "rec", x, 100, leads)
+    out = tmp_path / "fig.png"
+    proc = run_cli(
+        "explain", str(record), "--model", str(checkpoint), "--layer", "stages.3", "--out", str(out)
+    )
+    assert "with Grad-CAM per lead at stages.3" in proc.stdout and out.stat().st_size > 10_000
 
 
 def test_se_ecgnet_image_scales_and_squeeze_excitation():

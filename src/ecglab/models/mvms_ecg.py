@@ -15,8 +15,8 @@ is our reading; `views=` takes any partition. With `in_chans` other than 12 the 
 unknown, so the model falls back to one view holding every lead.
 
 Our choices, where the paper's sizes were not available to us: per view a 15-tap stride-2 stem to
-64 channels and a 2x max-pool, then three Res2Net blocks (scale 4, 3-tap, widths 128-256-128: the paper's 128-wide view feature) with
-a 2x max-pool between them; the harmoniser is one linear layer shared by the views, softmax over
+64 channels and a 2x max-pool, then three Res2Net blocks (scale 4, 3-tap, widths 128-256-128,
+ending in the paper's 128-wide view feature) with a 2x max-pool between them; the harmoniser is one linear layer shared by the views, softmax over
 the views, so the fused map is a convex combination of the views' maps (time axis kept).
 """
 
