@@ -84,6 +84,31 @@ def test_grad_cam_stitches_windows_of_a_long_record():
     assert window_starts(1010, 250, 250) == [0, 250, 500, 750, 760]
 
 
+class LeadImage(nn.Module):
+    """A 2-D network's layout: the record as a one-channel image, a (B, C, leads, T) map whose feature_info
+    entry names its lead axis (2); the score sums every lead."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 2, 1, bias=False)
+        nn.init.ones_(self.conv.weight)
+        self.rows = nn.ReLU()
+        self.feature_info = [{"module": "rows", "num_chs": 2, "reduction": 1, "lead_axis": 2}]
+
+    def forward(self, x):
+        return self.rows(self.conv(x.unsqueeze(1))).mean(dim=(1, 3)).sum(dim=1, keepdim=True)
+
+
+def test_per_lead_maps_of_a_2d_feature_map_follow_its_declared_lead_axis():
+    x = np.zeros((3, 200), dtype=np.float32)  # 3 leads: an axis-1 reading would see 2 channels, not 3 leads
+    x[2] += bump(200, 60)
+    model = LeadImage().eval()
+    assert keeps_leads(model, 3, 200, "rows")
+    maps = grad_cam_leads(model, x, 0, "rows")
+    assert maps.shape == (3, 200) and abs(int(maps[2].argmax()) - 60) <= 2
+    assert maps[0].max() == 0 and maps[1].max() == 0
+
+
 def test_per_lead_maps_need_a_layer_that_keeps_the_leads_apart():
     x = np.zeros((4, 300), dtype=np.float32)
     x[1] += bump(300, 100)

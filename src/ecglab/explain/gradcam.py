@@ -36,6 +36,13 @@ def find_layer(model: nn.Module, layer: str | None) -> tuple[str, nn.Module]:
         raise ValueError(f"{type(model).__name__}: no layer {name!r}; its stages are {stages}") from None
 
 
+def lead_axis(model: nn.Module, layer: str) -> int:
+    """The axis of a 4-D layer output that indexes the leads: 1, (B, leads, C, T), unless the layer's
+    feature_info entry names another `lead_axis` (2 for a 2-D network's (B, C, leads, T) image)."""
+    entry = next((f for f in getattr(model, "feature_info", []) if f["module"] == layer), {})
+    return entry.get("lead_axis", 1)
+
+
 def _output(out):
     return out[0] if isinstance(out, tuple) else out
 
@@ -68,11 +75,15 @@ def raw_cam(
 ) -> torch.Tensor:
     """Unnormalised Grad-CAM of a batch (B, leads, samples) -> (B, samples), or (B, leads, samples) per lead.
 
-    Per lead needs a layer whose output is (B, leads, C, T); a (B, C, T) output has mixed the leads.
+    Per lead needs a layer whose output keeps a lead axis, (B, leads, C, T) or the axis its feature_info
+    entry names; a (B, C, T) output has mixed the leads. Channel weights are per lead either way.
     """
     act, grad, name = _activation_and_grad(model, x, class_index, layer)
     leads, samples = x.shape[1], x.shape[-1]
     if per_lead:
+        if act.ndim == 4:
+            axis = lead_axis(model, name)
+            act, grad = act.movedim(axis, 1), grad.movedim(axis, 1)
         if act.ndim != 4 or act.shape[1] != leads:
             raise ValueError(
                 f"{type(model).__name__}: layer {name!r} outputs {tuple(act.shape)}, not (B, {leads} leads, C, T): "
@@ -168,7 +179,7 @@ def grad_cam_leads(
     stride: int | None = None,
     prepare: Prepare | None = None,
 ) -> np.ndarray:
-    """Grad-CAM per lead (leads, samples) in [0, 1], for a layer that keeps the leads apart.
+    """Grad-CAM per lead (leads, samples) in [0, 1], for a layer that keeps the leads apart (`lead_axis`).
 
     Raises ValueError when the layer's output is (B, C, T): most models mix the leads in their first
     convolution, and a per-lead map cannot be recovered from mixed channels.
@@ -182,14 +193,13 @@ def grad_cam_leads(
 
 
 def keeps_leads(model: nn.Module, leads: int, samples: int, layer: str | None = None) -> bool:
-    """Whether the layer's output has a lead axis (B, leads, C, T), found by one forward pass on zeros."""
+    """Whether the layer's output has a lead axis (see `lead_axis`), found by one forward pass on zeros."""
     shapes = []
-    handle = find_layer(model, layer)[1].register_forward_hook(
-        lambda m, i, o: shapes.append(_output(o).shape)
-    )
+    name, module = find_layer(model, layer)
+    handle = module.register_forward_hook(lambda m, i, o: shapes.append(_output(o).shape))
     try:
         with torch.no_grad():
             model(torch.zeros(1, leads, samples, device=model_device(model)))
     finally:
         handle.remove()
-    return len(shapes[-1]) == 4 and shapes[-1][1] == leads
+    return len(shapes[-1]) == 4 and shapes[-1][lead_axis(model, name)] == leads

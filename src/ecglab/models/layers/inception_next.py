@@ -75,6 +75,17 @@ class SqueezeExcite1d(nn.Module):
         return x * gate.sigmoid()
 
 
+class ChannelsFirst(nn.Module):
+    """Apply a (B, T, C) module to a (B, C, T) feature map, so CNNs share the token-layout gates."""
+
+    def __init__(self, module: nn.Module):
+        super().__init__()
+        self.module = module
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.module(x.transpose(1, 2)).transpose(1, 2)
+
+
 class CoordAttention1d(nn.Module):
     """Coordinate attention for signals: one gate per channel and one per (time, channel).
 
