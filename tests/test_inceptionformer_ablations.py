@@ -112,6 +112,9 @@ def test_pruning_options_on_the_model():
     assert isinstance(model.stages[3].blocks, CascadePruning)
     model(torch.randn(2, 12, 203)).sum().backward()
     assert model.forward_features(torch.randn(1, 12, 203)).shape[-1] == math.ceil(203 / 8)
+    sparse = create_model("inceptionformer_sparse", 3, token_keep=0.5, **SMALL)  # pruning the pooled tokens
+    assert isinstance(sparse.stages[3].blocks.blocks, CascadePruning)
+    assert sparse(torch.randn(2, 12, 203)).shape == (2, 3)
     with pytest.raises(ValueError, match="mhsa, sr"):
         create_model("inceptionformer_hilo", 3, token_keep=0.5, **SMALL)
 

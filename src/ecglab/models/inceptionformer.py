@@ -8,6 +8,7 @@ schedule: one list of block kinds per stage, see `cross_stack` and `layers.mixer
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import torch
 import torch.nn as nn
@@ -185,10 +186,8 @@ class InceptionFormer(ClassifierMixin, nn.Module):
         for i, kinds in enumerate(mixers):
             dim = dims[i]
             blocks = nn.Sequential(*(make_block(k, dim, num_heads, mlp, mlp_ratio, pos) for k in kinds))
-            if sparse_tokens and i == last:
-                blocks = SemanticTokens(dim, blocks, num_heads, mlp)
-            if (token_keep < 1 or head_keep < 1) and i == last:
-                blocks = CascadePruning(blocks, token_keep, head_keep)
+            if i == last:
+                blocks = _last_blocks(blocks, dim, num_heads, mlp, sparse_tokens, token_keep, head_keep)
             pos_embed = (
                 LearnedPosEmbed(dim, 1000 >> i) if pos == "learned" and i == first_attn else nn.Identity()
             )
@@ -201,10 +200,8 @@ class InceptionFormer(ClassifierMixin, nn.Module):
         self.feature_info = [
             {"module": f"stages.{i}", "num_chs": dims[i], "reduction": 2**i} for i in range(len(mixers))
         ]
-        if head == "cls":
-            self.head = ClassTokenHead(self.num_features, num_classes, num_heads, drop_rate)
-        else:
-            self.head = ClassifierHead(self.num_features, num_classes, drop_rate)
+        heads = {"avg": ClassifierHead, "cls": partial(ClassTokenHead, num_heads=num_heads)}
+        self.head = heads[head](self.num_features, num_classes, drop_rate=drop_rate)
         self.num_classes = num_classes
         if norm == "batch":
             layernorm_to_batchnorm(self)
@@ -249,6 +246,13 @@ class InceptionFormer(ClassifierMixin, nn.Module):
             if not inside and getattr(module, "attn_map", None) is not None:
                 maps[name] = module.attn_map
         return maps
+
+
+def _last_blocks(blocks, dim, num_heads, mlp, sparse_tokens, token_keep, head_keep) -> nn.Module:
+    """The last stage's blocks, pruned in cascade and/or run on sparse semantic tokens."""
+    if token_keep < 1 or head_keep < 1:
+        blocks = CascadePruning(blocks, token_keep, head_keep)
+    return SemanticTokens(dim, blocks, num_heads, mlp) if sparse_tokens else blocks
 
 
 def _init_weights(module: nn.Module) -> None:

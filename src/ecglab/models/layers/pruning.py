@@ -5,8 +5,9 @@ of the last stage: after each block, the tokens that have received the least att
 (summed over heads, queries and blocks) leave the stage and keep their features as they were; before
 each block after the first, the heads with the smallest outputs so far are silenced in it and in
 every later block (cascade). Both decisions are per sample. The stage still returns every token,
-so the model's time axis is kept. Removed tokens save compute; silenced heads are zeroed, not cut
-out, so they measure accuracy, not speed.
+so the model's time axis is kept. Removed tokens save compute, but ranking them needs the attention
+weights, so the stage's attention runs as explicit softmax instead of the fused kernel; silenced
+heads are zeroed, not cut out. Both measure accuracy, not speed.
 """
 
 from __future__ import annotations
