@@ -25,8 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ecglab.evaluate.bootstrap import bootstrap_ci
-from ecglab.evaluate.metrics import roc_auc_score
+from ecglab.evaluate.paired import run_difference, verdict
 from ecglab.train.bench import cells, model_label, read_results, read_spec
 
 
@@ -53,16 +52,6 @@ def row_run_dir(row: dict) -> Path | None:
     except (ValueError, OSError, KeyError):
         return None
     return folder if np.isclose(tested, float(row["macro_auc"])) else None
-
-
-def macro_auc_difference(y_true: np.ndarray, a: np.ndarray, b: np.ndarray, n_resamples: int, seed: int):
-    """Macro AUC of `a` minus that of `b` over the classes with positives and negatives: (value, lo, hi)."""
-    keep = (y_true.sum(0) > 0) & (y_true.sum(0) < len(y_true))
-
-    def difference(y, pa, pb):
-        return roc_auc_score(y[:, keep], pa[:, keep]) - roc_auc_score(y[:, keep], pb[:, keep])
-
-    return bootstrap_ci(difference, y_true, a, b, n_resamples=n_resamples, seed=seed)
 
 
 def compare(
@@ -104,18 +93,12 @@ def compare(
         if len(present) < 2:
             continue
         (leader, lead_dir), *followers = present
-        y = np.load(lead_dir / "predictions/test_true.npy")
-        lead_probs = np.load(lead_dir / "predictions/test_probs.npy")
         out += [f"Leader{' of the runs present' if absent else ''}: `{leader['model']}`, test macro AUC {float(leader['macro_auc']):.4f}.", "",
                 "| model | macro AUC | minus the leader's [paired 95% CI] | differs? |", "| --- | ---: | --- | --- |"]  # fmt: skip
         for row, folder in followers:
-            probs = np.load(folder / "predictions/test_probs.npy")
-            if not np.array_equal(np.load(folder / "predictions/test_true.npy"), y):
-                raise ValueError(f"{folder}: other test records than {lead_dir}; cannot pair them")
-            value, lo, hi = macro_auc_difference(y, probs, lead_probs, n_resamples, resample_seed)
-            verdict = "lower" if hi < 0 else "not distinguishable"
+            value, lo, hi = run_difference(folder, lead_dir, n_resamples, resample_seed)
             out.append(
-                f"| {row['model']} | {float(row['macro_auc']):.4f} | {value:+.4f} [{lo:+.4f}, {hi:+.4f}] | {verdict} |"
+                f"| {row['model']} | {float(row['macro_auc']):.4f} | {value:+.4f} [{lo:+.4f}, {hi:+.4f}] | {verdict(lo, hi)} |"
             )
         out.append("")
     return "\n".join(out)

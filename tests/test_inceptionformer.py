@@ -73,7 +73,10 @@ def test_swin_alternates_shift_and_convmod_starts_with_inception():
     model = create_model("inceptionformer_swin", 9, **SMALL)
     shifts = [b.mixer.shift for b in model.stages[3].blocks]
     assert shifts == [False, True]
-    assert cross_stack((2, 4, 2, 2), local="convmod", first="conv")[:2] == [["conv"] * 2, ["convmod"] * 4]
+    assert cross_stack((2, 4, 2, 2), local="convmod", first="conv")[:2] == [
+        ["conv"] * 2,
+        ["conv", "convmod"] * 2,
+    ]
     model = create_model("inceptionformer_shunted", 9, **SMALL)
     assert isinstance(model.stages[3].blocks[0].mixer, ShuntedAttention)
     assert [b.ratio for b in model.stages[3].blocks[0].mixer.branches] == [1, 2, 4]

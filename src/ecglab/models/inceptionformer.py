@@ -8,6 +8,7 @@ schedule: one list of block kinds per stage, see `cross_stack` and `layers.mixer
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import torch
 import torch.nn as nn
@@ -15,36 +16,52 @@ import torch.nn.functional as F
 
 from ecglab.models._registry import register_model
 from ecglab.models.layers.attention import POS_KINDS
-from ecglab.models.layers.heads import ClassifierHead, ClassifierMixin
+from ecglab.models.layers.heads import ClassifierHead, ClassifierMixin, ClassTokenHead
 from ecglab.models.layers.inception_next import TimeConv
 from ecglab.models.layers.mixers import BLOCK_KINDS, LOCAL_KINDS, SemanticTokens, make_block
 from ecglab.models.layers.norm import layernorm_to_batchnorm
+from ecglab.models.layers.pruning import CascadePruning
 
 NORM_KINDS = ("batch", "layer")
 
 
+STACKINGS = ("cross", "serial")
+HEADS = ("avg", "cls")
+
+
 def cross_stack(
-    depths: tuple[int, ...], local: str = "conv", attn: str = "mhsa", first: str | None = None
+    depths: tuple[int, ...],
+    local: str = "conv",
+    attn: str = "mhsa",
+    first: str | None = None,
+    stacking: str = "cross",
 ) -> list[list[str]]:
-    """The block schedule: local blocks in stages 1-2, local and attention alternating in stage 3,
-    attention in stage 4. attn="swin" alternates plain and shifted windows, as Swin does."""
-    schedule = []
-    for i, depth in enumerate(depths):
-        if i == 0:
-            kinds = [first or local] * depth
-        elif i == 1:
-            kinds = [local] * depth
-        elif i == 2:
-            kinds = [local if j % 2 == 0 else attn for j in range(depth)]
-        else:
-            kinds = [attn] * depth
-        schedule.append(kinds)
+    """The block schedule: `first` (default `local`) => first x local => local x attn => attn, the notes'
+    "convolution => convolution x modulation => modulation x self-attention => self-attention".
+
+    A stage of two kinds alternates them block by block ("cross", InceptionFormer) or runs all of the
+    first before all of the second ("serial", InceptionMHSALinear: every local block before every
+    global one). attn="swin" alternates plain and shifted windows, as Swin does.
+    """
+    if stacking not in STACKINGS:
+        raise ValueError(
+            f"InceptionFormer: unknown stacking {stacking!r}; choose one of {', '.join(STACKINGS)}"
+        )
+    first = first or local
+    pairs = [(first, first), (first, local), (local, attn), (attn, attn)]
+    schedule = [_two_kinds(*pairs[min(i, 3)], depth, stacking) for i, depth in enumerate(depths)]
     if attn == "swin":  # every other attention block of a stage is shifted
         for kinds in schedule:
             slots = [j for j, k in enumerate(kinds) if k == "swin"]
             for n, j in enumerate(slots):
                 kinds[j] = "swin" if n % 2 else "window"
     return schedule
+
+
+def _two_kinds(a: str, b: str, depth: int, stacking: str) -> list[str]:
+    if stacking == "serial":
+        return [a] * (depth - depth // 2) + [b] * (depth // 2)
+    return [a if j % 2 == 0 else b for j in range(depth)]
 
 
 class Stem(nn.Module):
@@ -125,10 +142,12 @@ class InceptionFormer(ClassifierMixin, nn.Module):
     only convolution and linear layers (thop), so `macs_layers` is the comparable count; `macs` adds
     the attention products.
 
-    `mixers` (one list of block kinds per stage) overrides the schedule built from depths/local/attn;
-    its length sets the number of stages. `pos`: none, learned (added once before the first attention
-    stage), rpb (relative position bias), dwconv (before each attention block) or dwconv_v (on V).
-    `norm`: batch (default) or layer.
+    `mixers` (one list of block kinds per stage) overrides the schedule built from depths/local/attn/
+    first/stacking; its length sets the number of stages. `pos`: none, learned (added once before the
+    first attention stage), rpb (relative position bias), dwconv (before each attention block) or
+    dwconv_v (on V). `norm`: batch (default) or layer. `head`: avg (global average pooling) or cls (a
+    class token attending to the last stage). `token_keep` / `head_keep` < 1: cascade token deletion /
+    head pruning in the last stage (layers/pruning.py).
     """
 
     min_samples = 16
@@ -143,6 +162,7 @@ class InceptionFormer(ClassifierMixin, nn.Module):
         local: str = "conv",
         first: str | None = None,
         mixers: list[list[str]] | None = None,
+        stacking: str = "cross",
         mlp: str = "mlp",
         mlp_ratio: float = 2.0,
         num_heads: int = 8,
@@ -150,10 +170,13 @@ class InceptionFormer(ClassifierMixin, nn.Module):
         sparse_tokens: bool = False,
         drop_rate: float = 0.0,
         norm: str = "batch",
+        head: str = "avg",
+        token_keep: float = 1.0,
+        head_keep: float = 1.0,
     ):
         super().__init__()
-        mixers = [list(kinds) for kinds in (mixers or cross_stack(depths, local, attn, first))]
-        self._check(mixers, dims, pos, norm)
+        mixers = [list(kinds) for kinds in (mixers or cross_stack(depths, local, attn, first, stacking))]
+        self._check(mixers, dims, pos, norm, head)
         self.mixers = mixers
         self.stem = Stem(in_chans, dims[0])
         has_attn = [any(k not in LOCAL_KINDS for k in kinds) for kinds in mixers]
@@ -163,8 +186,8 @@ class InceptionFormer(ClassifierMixin, nn.Module):
         for i, kinds in enumerate(mixers):
             dim = dims[i]
             blocks = nn.Sequential(*(make_block(k, dim, num_heads, mlp, mlp_ratio, pos) for k in kinds))
-            if sparse_tokens and i == last:
-                blocks = SemanticTokens(dim, blocks, num_heads, mlp, mlp_ratio)
+            if i == last:
+                blocks = _last_blocks(blocks, dim, num_heads, mlp, sparse_tokens, token_keep, head_keep)
             pos_embed = (
                 LearnedPosEmbed(dim, 1000 >> i) if pos == "learned" and i == first_attn else nn.Identity()
             )
@@ -177,14 +200,15 @@ class InceptionFormer(ClassifierMixin, nn.Module):
         self.feature_info = [
             {"module": f"stages.{i}", "num_chs": dims[i], "reduction": 2**i} for i in range(len(mixers))
         ]
-        self.head = ClassifierHead(self.num_features, num_classes, drop_rate)
+        heads = {"avg": ClassifierHead, "cls": partial(ClassTokenHead, num_heads=num_heads)}
+        self.head = heads[head](self.num_features, num_classes, drop_rate=drop_rate)
         self.num_classes = num_classes
         if norm == "batch":
             layernorm_to_batchnorm(self)
         self.apply(_init_weights)
 
     @staticmethod
-    def _check(mixers: list[list[str]], dims: tuple[int, ...], pos: str, norm: str) -> None:
+    def _check(mixers: list[list[str]], dims: tuple[int, ...], pos: str, norm: str, head: str) -> None:
         if not 1 <= len(mixers) <= len(dims):
             raise ValueError(
                 f"InceptionFormer: {len(mixers)} stages of mixers but {len(dims)} widths in dims"
@@ -198,6 +222,8 @@ class InceptionFormer(ClassifierMixin, nn.Module):
             raise ValueError(f"InceptionFormer: unknown pos {pos!r}; choose one of {', '.join(POS_KINDS)}")
         if norm not in NORM_KINDS:
             raise ValueError(f"InceptionFormer: unknown norm {norm!r}; choose one of {', '.join(NORM_KINDS)}")
+        if head not in HEADS:
+            raise ValueError(f"InceptionFormer: unknown head {head!r}; choose one of {', '.join(HEADS)}")
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, leads, samples) -> (B, num_features, ceil(samples / 8)); time-major memory, a transposed view."""
@@ -222,6 +248,13 @@ class InceptionFormer(ClassifierMixin, nn.Module):
         return maps
 
 
+def _last_blocks(blocks, dim, num_heads, mlp, sparse_tokens, token_keep, head_keep) -> nn.Module:
+    """The last stage's blocks, pruned in cascade and/or run on sparse semantic tokens."""
+    if token_keep < 1 or head_keep < 1:
+        blocks = CascadePruning(blocks, token_keep, head_keep)
+    return SemanticTokens(dim, blocks, num_heads, mlp) if sparse_tokens else blocks
+
+
 def _init_weights(module: nn.Module) -> None:
     if isinstance(module, nn.Linear):
         nn.init.trunc_normal_(module.weight, std=0.02)
@@ -242,6 +275,12 @@ def _create(num_classes: int, in_chans: int, defaults: dict, overrides: dict) ->
 def inceptionformer(num_classes, in_chans=12, **kwargs):
     """InceptionNeXt + MHSA, depths 2/4/8/4: notes 2.14 G MACs, 12.45 M parameters."""
     return _create(num_classes, in_chans, {}, kwargs)
+
+
+@register_model
+def inceptionformer_serial(num_classes, in_chans=12, **kwargs):
+    """InceptionMHSALinear: the same blocks, every local block before every global one (stage 3: 4 + 4)."""
+    return _create(num_classes, in_chans, {"stacking": "serial"}, kwargs)
 
 
 @register_model
@@ -270,8 +309,15 @@ def inceptionformer_swin(num_classes, in_chans=12, **kwargs):
 
 @register_model
 def inceptionformer_shunted(num_classes, in_chans=12, **kwargs):
-    """InceptionNeXt + shunted self-attention, cross-stacked: the notes' best model."""
+    """InceptionNeXt + shunted self-attention, cross-stacked: the notes' best model. Keys and values
+    per the Shunted Transformer (strided full convs, V + DWConv(V)); attn="shunted_dw" is the lighter form."""
     return _create(num_classes, in_chans, {"attn": "shunted"}, kwargs)
+
+
+@register_model
+def inceptionformer_mobilevit(num_classes, in_chans=12, **kwargs):
+    """MobileViT blocks in the attention slots: local conv, then attention across 2-token patches."""
+    return _create(num_classes, in_chans, {"attn": "mobilevit"}, kwargs)
 
 
 @register_model
@@ -282,8 +328,14 @@ def inceptionformer_hilo(num_classes, in_chans=12, **kwargs):
 
 @register_model
 def inceptionformer_convmod(num_classes, in_chans=12, **kwargs):
-    """InceptionNeXt -> convolutional modulation -> modulation x attention -> attention."""
+    """The notes' schedule: conv -> conv x modulation -> modulation x attention -> attention."""
     return _create(num_classes, in_chans, {"first": "conv", "local": "convmod"}, kwargs)
+
+
+@register_model
+def inceptionformer_convmod_cls(num_classes, in_chans=12, **kwargs):
+    """ConvMod with a class token instead of global average pooling, as the notes tried it."""
+    return _create(num_classes, in_chans, {"first": "conv", "local": "convmod", "head": "cls"}, kwargs)
 
 
 @register_model

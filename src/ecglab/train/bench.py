@@ -13,7 +13,8 @@ A spec is YAML:
     tables: [notes]                              # writers of extra tables (ecglab.train.tables)
 
 A model item may carry a `label`: the row's name when one model runs with several recipes
-(`{model: mobilenetv2_1d, label: mobilenetv2_1d-noaug, augment: {}}`).
+(`{model: mobilenetv2_1d, label: mobilenetv2_1d-noaug, augment: {}}`), and its own `seeds`, which
+replace the spec's for that item (more seeds where the spread matters).
 
 A cell whose key (its resolved config, the data manifest hash and the code version) is already
 in the results table is skipped, so a grid can be stopped and continued. `--dry-run` runs every
@@ -66,8 +67,8 @@ def cells(spec: dict, spec_path: Path, full: bool = False, dry_run: bool = False
     last = (spec.get("full") or {}) if full else {}
     for entry in spec.get("datasets") or [{}]:
         for model_entry in spec["models"]:
-            model, overrides = _model_entry(model_entry, spec_path)
-            for seed in spec.get("seeds") or [0]:
+            model, overrides, seeds = _model_entry(model_entry, spec_path)
+            for seed in seeds or spec.get("seeds") or [0]:
                 data = base_dict | entry | overrides | last | {"model": model, "seed": seed}
                 config = from_dict(data | ({"dry_run": True} if dry_run else {}), str(spec_path))
                 yield replace(config, name=config.run_name, out=str(bench_dir(spec, spec_path, dry_run)))
@@ -78,14 +79,20 @@ def bench_dir(spec: dict, spec_path: Path, dry_run: bool = False) -> Path:
     return Path(spec.get("out", "runs/bench")) / (spec_path.stem + ("-dry-run" if dry_run else ""))
 
 
-def _model_entry(entry, spec_path: Path) -> tuple[str, dict]:
-    """A `models` item: a model name, or a mapping with `model` and that model's own recipe overrides."""
+def _model_entry(entry, spec_path: Path) -> tuple[str, dict, list | None]:
+    """A `models` item: a model name, or a mapping with `model`, that model's own recipe overrides and
+    optionally its own `seeds`; returns (model, overrides, seeds or None)."""
     if isinstance(entry, str):
-        return entry, {}
+        return entry, {}, None
     if not isinstance(entry, dict) or not isinstance(entry.get("model"), str):
         raise ValueError(f"{spec_path}: a `models` item is a name or a mapping with `model`, not {entry!r}")
     overrides = dict(entry)
-    return overrides.pop("model"), overrides
+    seeds = overrides.pop("seeds", None)
+    if seeds is not None and not (
+        isinstance(seeds, list) and seeds and all(isinstance(s, int) for s in seeds)
+    ):
+        raise ValueError(f"{spec_path}: `seeds` of {entry['model']} is a list of integers, not {seeds!r}")
+    return overrides.pop("model"), overrides, seeds
 
 
 def code_version() -> str:

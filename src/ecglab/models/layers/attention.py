@@ -98,20 +98,31 @@ class ValuePos(nn.Module):
 
 
 class _Attention(nn.Module):
-    """Shared plumbing: heads, the optional positional parts, the output projection and capture."""
+    """Shared plumbing: heads, the optional positional parts, the output projection and capture.
 
-    def __init__(self, dim: int, num_heads: int, head_dim: int | None, pos: str, out_proj: bool):
+    `value_conv` > 0 adds V + DWConv(V) with that kernel whatever `pos` is: the local enhancement
+    that BiFormer (its LCE) and the Shunted Transformer build into their attention.
+    """
+
+    def __init__(
+        self, dim: int, num_heads: int, head_dim: int | None, pos: str, out_proj: bool, value_conv: int = 0
+    ):
         super().__init__()
         if pos not in POS_KINDS:
             raise ValueError(f"unknown pos {pos!r}; choose one of {', '.join(POS_KINDS)}")
         self.num_heads = num_heads
         self.head_dim = head_dim or dim // num_heads
         self.inner = self.num_heads * self.head_dim
-        self.v_pos = ValuePos(self.inner) if pos == "dwconv_v" else None
+        kernel = value_conv or (3 if pos == "dwconv_v" else 0)
+        self.v_pos = ValuePos(self.inner, kernel) if kernel else None
         self.rpb = RelPosBias(num_heads) if pos == "rpb" else None
         self.proj = nn.Linear(self.inner, dim) if out_proj else nn.Identity()
         self.capture = False
         self.attn_map: torch.Tensor | None = None
+        self.head_mask: torch.Tensor | None = None  # (B, heads) of 0/1, set by layers.pruning
+        self.head_output: torch.Tensor | None = None  # (B, heads) mean |output| while a mask is set
+        self.keep_weights = False  # keep the last weights over the keys, for layers.pruning
+        self.last_weights: torch.Tensor | None = None
 
     def _values(self, v: torch.Tensor) -> torch.Tensor:
         return v if self.v_pos is None else self.v_pos(v)
@@ -137,8 +148,9 @@ class KeyReduceAttention(_Attention):
         reduce: str = "conv",
         pos: str = "none",
         out_proj: bool = True,
+        value_conv: int = 0,
     ):
-        super().__init__(dim, num_heads, head_dim, pos, out_proj)
+        super().__init__(dim, num_heads, head_dim, pos, out_proj, value_conv)
         self.ratio = ratio
         self.reduce_kind = reduce
         if ratio == 1:
@@ -179,8 +191,13 @@ class KeyReduceAttention(_Attention):
         def heads(z):
             return z.unflatten(-1, (self.num_heads, self.head_dim)).transpose(1, 2)
 
-        out, weights = attend(heads(q), heads(k), heads(v), bias, self.capture)
-        if weights is not None:
+        out, weights = attend(heads(q), heads(k), heads(v), bias, self.capture or self.keep_weights)
+        if self.head_mask is not None:
+            self.head_output = out.detach().abs().mean(dim=(2, 3))  # each head's size, (B, heads)
+            out = out * self.head_mask[:, :, None, None].to(out.dtype)
+        if self.keep_weights:
+            self.last_weights = weights.detach()
+        if self.capture:
             self._keep(expand_pooled(weights, self.ratio, t))
         return self.proj(out.transpose(1, 2).flatten(2))
 
@@ -265,8 +282,9 @@ class BiLevelRoutingAttention(_Attention):
         topk: int = 10,
         pos: str = "none",
         out_proj: bool = True,
+        value_conv: int = 0,
     ):
-        super().__init__(dim, num_heads, None, pos, out_proj)
+        super().__init__(dim, num_heads, None, pos, out_proj, value_conv)
         self.regions = regions
         self.topk = topk
         self.qkv = nn.Linear(dim, 3 * self.inner)
@@ -302,6 +320,38 @@ class BiLevelRoutingAttention(_Attention):
         return self.proj(out.transpose(2, 3).reshape(b, r * s, self.inner)[:, :t])
 
 
+class PatchAttention(_Attention):
+    """MobileViT's global attention in 1-D: the sequence is cut into patches of `patch` tokens, and the
+    tokens at the same offset in every patch attend to each other (a strided, sequence-wide window).
+
+    The sequence is padded to whole patches and padded keys are masked.
+    """
+
+    def __init__(self, dim: int, num_heads: int, patch: int = 2, pos: str = "none", out_proj: bool = True):
+        super().__init__(dim, num_heads, None, pos, out_proj)
+        self.patch = patch
+        self.qkv = nn.Linear(dim, 3 * self.inner)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, _ = x.shape
+        p, n = self.patch, math.ceil(t / self.patch)
+        pos = torch.arange(n * p, device=x.device).view(n, p).T  # (offset, patch): original positions
+        q, k, v = self.qkv(x).chunk(3, dim=-1)
+
+        def heads(z):  # (B, offset, heads, patch, hd)
+            return pad_time(z, p).view(b, n, p, self.num_heads, self.head_dim).permute(0, 2, 3, 1, 4)
+
+        bias = mask_bias(pos < t, x.dtype)[None, :, None, None, :] if n * p > t else None
+        if self.rpb is not None:
+            rpb = self.rpb(pos.to(x.dtype), pos.to(x.dtype)).to(x.dtype)[None]
+            bias = rpb if bias is None else bias + rpb
+        out, weights = attend(heads(q), heads(k), heads(self._values(v)), bias, self.capture)
+        if weights is not None:
+            rows = weights.transpose(1, 2).reshape(b, self.num_heads, p * n, n)
+            self._keep(scatter_map(rows, pos.flatten(), pos[:, None, :].expand(p, n, n).reshape(p * n, n), t))
+        return self.proj(out.permute(0, 3, 1, 2, 4).reshape(b, n * p, self.inner)[:, :t])
+
+
 class _MultiBranch(nn.Module):
     """Head groups that attend differently, concatenated and projected; the map stacks theirs along heads."""
 
@@ -322,16 +372,23 @@ class _MultiBranch(nn.Module):
 class ShuntedAttention(_MultiBranch):
     """Shunted self-attention: half the heads on every token, a quarter on keys pooled 2x, a quarter 4x.
 
-    Keys are shrunk by a strided depthwise convolution + LayerNorm, so the block weighs the same as MHSA
-    (the notes give no figure for it; full convolutions as in the Shunted Transformer would add 6 d^2
-    weights per block).
+    The head split is the notes'. `paper=True` (default) follows the Shunted Transformer where the notes
+    are silent: keys and values of a head group come from a strided full convolution (kernel = stride =
+    its rate) + LayerNorm, and each group's values get the local enhancement V + DWConv3(V); +6 d^2
+    weights per block. `paper=False` is ecglab's first form: a strided depthwise convolution, no
+    enhancement, the weights of MHSA.
     """
 
-    def __init__(self, dim: int, num_heads: int = 8, pos: str = "none"):
+    def __init__(self, dim: int, num_heads: int = 8, pos: str = "none", paper: bool = True):
         hd = dim // num_heads
         groups = ((num_heads // 2, 1), (num_heads // 4, 2), (num_heads - num_heads // 2 - num_heads // 4, 4))
+        reduce, enhance = ("conv", 3) if paper else ("dwconv", 0)
         super().__init__(
-            dim, [KeyReduceAttention(dim, h, hd, r, "dwconv", pos, out_proj=False) for h, r in groups]
+            dim,
+            [
+                KeyReduceAttention(dim, h, hd, r, reduce, pos, out_proj=False, value_conv=enhance)
+                for h, r in groups
+            ],
         )
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from ecglab.models.layers.attention import attend
+
 
 class ClassifierHead(nn.Module):
     """Global average over time, dropout, linear; `num_classes=0` leaves the pooled features."""
@@ -20,6 +22,43 @@ class ClassifierHead(nn.Module):
 
     def forward(self, x, pre_logits: bool = False):
         x = self.drop(x.mean(dim=-1))
+        return x if pre_logits else self.fc(x)
+
+
+class ClassTokenHead(nn.Module):
+    """A learned class token attends to every time step, then a linear classifies it (CaiT's class attention).
+
+    The notes' alternative to global average pooling ("global average pooling => CLS token"). The
+    token joins after the backbone, so the backbone and its time axis stay as they are. With
+    `capture` on, `attn_map` keeps the token's last weights, (B, heads, 1, T).
+    """
+
+    def __init__(self, num_features: int, num_classes: int, num_heads: int = 8, drop_rate: float = 0.0):
+        super().__init__()
+        self.num_features = self.hidden_size = num_features
+        self.num_heads = num_heads
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, num_features))
+        nn.init.trunc_normal_(self.cls_token, std=0.02)
+        self.q = nn.Linear(num_features, num_features)
+        self.kv = nn.Linear(num_features, 2 * num_features)
+        self.proj = nn.Linear(num_features, num_features)
+        self.drop = nn.Dropout(drop_rate)
+        self.capture = False
+        self.attn_map: torch.Tensor | None = None
+        self.reset(num_classes)
+
+    reset = ClassifierHead.reset
+
+    def forward(self, x, pre_logits: bool = False):
+        def heads(z):
+            return z.unflatten(-1, (self.num_heads, -1)).transpose(1, 2)
+
+        cls = self.cls_token.expand(x.shape[0], -1, -1)
+        k, v = self.kv(x.transpose(1, 2)).chunk(2, dim=-1)
+        out, weights = attend(heads(self.q(cls)), heads(k), heads(v), None, self.capture)
+        if weights is not None:
+            self.attn_map = weights.detach()
+        x = self.drop((cls + self.proj(out.transpose(1, 2).flatten(2)))[:, 0])
         return x if pre_logits else self.fc(x)
 
 

@@ -1,0 +1,108 @@
+"""`ablation`: the notes' ablation tables of InceptionFormer, written from a bench grid's runs.
+
+Each table sets a group of variants against the default `inceptionformer` on the same dataset and
+task: parameters, MACs, seconds per epoch, test macro AUC and F1 with 95% intervals, and the macro
+AUC minus the default's with a paired bootstrap interval over the same test records (the reference
+run of the same seed, else its first seed). Rows are found by their bench label (`model_label`:
+the item's `label`, else the model name), as benchmarks/ablation.yaml names them. A run that is in
+no table is listed under "Other runs", so nothing is dropped.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ecglab.evaluate.paired import run_difference, verdict
+from ecglab.train.bench import result_row
+from ecglab.train.tables import register_tables
+
+REFERENCE = "inceptionformer"
+
+# The notes' ablations, each a table: its title and the labels of its rows, in order.
+TABLES: dict[str, list[str]] = {
+    "Attention variants": [
+        "inceptionformer", "inceptionformer_sr", "inceptionformer_biformer", "inceptionformer_window",
+        "inceptionformer_swin", "inceptionformer_mobilevit", "inceptionformer_shunted",
+        "inceptionformer_shunted-dw", "inceptionformer_hilo", "inceptionformer_convmod",
+        "inceptionformer_convmod_cls",
+    ],
+    "Position encodings": [
+        "inceptionformer", "inceptionformer_ape", "inceptionformer_rpb", "inceptionformer_cpe",
+        "inceptionformer_lepe",
+    ],
+    "Stacking: cross, serial, parallel": ["inceptionformer", "inceptionformer_serial", "inceptionformer_parallel"],
+    "Depths and widths": [
+        "inceptionformer", "inceptionformer_d2482", "inceptionformer_s3", "inceptionformer_tiny",
+    ],
+    "Channel recalibration: SE, CA": ["inceptionformer", "inceptionformer_se", "inceptionformer_ca"],
+    "SandwichNet": ["inceptionformer", "sandwichnet", "sandwichpro", "sandwichpro-dwffn"],
+    "Fewer tokens and heads": [
+        "inceptionformer", "inceptionformer_sparse", "inceptionformer-token-keep", "inceptionformer-head-keep",
+    ],
+    "Normalisation": ["inceptionformer", "inceptionformer-layernorm"],
+    "Inputs: time, STFT, two-stream": ["inceptionformer", "resnet1d34", "stft_resnet34", "twostream_resnet"],
+    "Augmentations": ["inceptionformer", "inceptionformer-augment"],
+    "Learning-rate schedule: cosine, StepLR": ["inceptionformer", "inceptionformer-steplr"],
+    "Baselines": ["inceptionformer", "resnet1d18", "resnet1d34", "mobilenetv2_1d"],
+}  # fmt: skip
+
+HEADER = [
+    "| model | seed | params | MACs | s/epoch | macro AUC [95% CI] | macro F1 [95% CI] "
+    f"| AUC minus {REFERENCE} [paired 95% CI] | differs? |",
+    "| --- | ---: | ---: | ---: | ---: | --- | --- | --- | --- |",
+]
+
+
+@register_tables("ablation")
+def ablation_tables(runs: list[tuple[object, Path]]) -> str:
+    """One section per (dataset, task, budget), one table per ablation of the notes."""
+    groups: dict[tuple, list[dict]] = {}
+    for config, run_dir in runs:
+        row = result_row(config, run_dir, key="", version="", machine="", command="")
+        row |= {"run_dir": run_dir, "resamples": 50 if config.dry_run else config.bootstrap}
+        groups.setdefault((row["dataset"], row["task"], config.max_minutes), []).append(row)
+    out = ["# InceptionFormer ablations", ""]
+    for (dataset, task, budget), group in groups.items():
+        out += [f"## {dataset} · {task}" + (f" · {budget:g}-minute budget" if budget else ""), ""]
+        references = sorted((r for r in group if r["model"] == REFERENCE), key=lambda r: r["seed"])
+        if not references:
+            out += [f"No `{REFERENCE}` run in this group: differences are not paired.", ""]
+        for title, labels in [*TABLES.items(), ("Other runs", None)]:
+            rows = _table_rows(group, labels)
+            if any(row["model"] != REFERENCE for row in rows):  # a table of the reference alone says nothing
+                out += [f"### {title}", "", *HEADER]
+                out += [_line(row, _reference(references, row)) for row in rows] + [""]
+    return "\n".join(out)
+
+
+def _table_rows(group: list[dict], labels: list[str] | None) -> list[dict]:
+    """The group's rows of these labels in their order (seeds ascending); None: rows in no table."""
+    if labels is None:
+        listed = {label for names in TABLES.values() for label in names}
+        return sorted((r for r in group if r["model"] not in listed), key=lambda r: (r["model"], r["seed"]))
+    rows = [r for r in group if r["model"] in labels]
+    return sorted(rows, key=lambda r: (labels.index(r["model"]), r["seed"]))
+
+
+def _reference(references: list[dict], row: dict) -> dict | None:
+    same_seed = [r for r in references if r["seed"] == row["seed"]]
+    return (same_seed or references or [None])[0]
+
+
+def _line(row: dict, reference: dict | None) -> str:
+    if reference is None:
+        paired = "no reference run | "
+    elif reference is row:
+        paired = "reference | "
+    else:
+        value, lo, hi = run_difference(row["run_dir"], reference["run_dir"], row["resamples"])
+        seed = "" if reference["seed"] == row["seed"] else f" (seed {reference['seed']})"
+        paired = f"{value:+.4f} [{lo:+.4f}, {hi:+.4f}]{seed} | {verdict(lo, hi)}"
+    return (
+        f"| {row['model']} | {row['seed']} | {row['params'] / 1e6:.2f} M | {row['macs'] / 1e6:.0f} M "
+        f"| {row['seconds_per_epoch']} | {_ci(row, 'macro_auc')} | {_ci(row, 'macro_f1')} | {paired} |"
+    )
+
+
+def _ci(row: dict, key: str) -> str:
+    return f"{row[key]:.4f} [{row[key + '_lo']:.4f}, {row[key + '_hi']:.4f}]"

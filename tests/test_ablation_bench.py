@@ -1,0 +1,115 @@
+"""The InceptionFormer ablation study: its spec covers every variant, runs as a dry run on the shared
+PTB-XL subset, and its table writer pairs every row with the default model on the same records."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ecglab.evaluate.metrics import roc_auc_score
+from ecglab.models import list_models
+from ecglab.train.bench import cells, model_label, read_spec
+from ecglab.train.config import TrainConfig
+from ecglab.train.tables.ablation import REFERENCE, TABLES, ablation_tables
+
+SPEC = Path(__file__).resolve().parents[1] / "benchmarks/ablation.yaml"
+
+
+def test_spec_lists_every_variant_in_a_table_with_seeds_and_full_scale():
+    spec = read_spec(SPEC)
+    grid = list(cells(spec, SPEC))
+    models = {config.model for config in grid}
+    assert set(list_models("inceptionformer*") + ["sandwichnet", "sandwichpro"]) <= models
+    assert {"resnet1d18", "resnet1d34", "mobilenetv2_1d", "stft_resnet34", "twostream_resnet"} <= models
+    labels = {model_label(config) for config in grid}
+    assert labels <= {label for rows in TABLES.values() for label in rows}  # no row left tableless
+    seeds = {(model_label(c), c.task): set() for c in grid}
+    for config in grid:
+        seeds[(model_label(config), config.task)].add(config.seed)
+    assert seeds[(REFERENCE, "rhythm")] == {0, 1} and seeds[("inceptionformer_sr", "rhythm")] == {0}
+    assert {c.task for c in grid} == {"rhythm", "superdiagnostic"}
+    assert {(c.max_minutes, c.threads) for c in grid} == {(15, 1)}
+    full = list(cells(spec, SPEC, full=True))
+    assert {(c.max_minutes, c.epochs, c.step_size) for c in full} == {(None, 50, 20)}
+    step = next(c for c in grid if model_label(c) == "inceptionformer-steplr")
+    assert step.scheduler == "step" and step.step_size == 2
+
+
+def test_item_seeds_must_be_integers(tmp_path):
+    spec_path = tmp_path / "spec.yaml"
+    spec_path.write_text("models: [{model: fcn_wang, seeds: 2}]\n")
+    with pytest.raises(ValueError, match="`seeds` of fcn_wang is a list of integers"):
+        list(cells(read_spec(spec_path), spec_path))
+
+
+def test_dry_run_of_two_variants_writes_the_ablation_page(tmp_path):
+    """`ecglab bench benchmarks/ablation.yaml --dry-run` as a user runs it, on the shared PTB-XL subset."""
+    if not (Path(os.environ.get("ECGLAB_DATA", "/work/shared/data")) / "ptbxl").is_dir():
+        pytest.skip("the PTB-XL subset is absent; set ECGLAB_DATA")
+    args = ["bench", str(SPEC), "--dry-run", "--task", "rhythm"]
+    args += ["--model", "inceptionformer_tiny", "--model", "resnet1d18"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "ecglab", *args], capture_output=True, text=True, cwd=tmp_path, timeout=600
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.count(": training") == 2
+    page = (tmp_path / "runs/bench/ablation-dry-run/results_ablation.md").read_text()
+    assert "## ptbxl · rhythm · 15-minute budget" in page
+    assert f"No `{REFERENCE}` run in this group" in page
+    for title in ("Depths and widths", "Baselines"):
+        assert f"### {title}" in page
+    assert page.count("| inceptionformer_tiny | 0 | 3.13 M |") == 1
+    assert page.count("| resnet1d18 | 0 |") == 1
+    assert (
+        not (SPEC.parent / "ablation.csv").exists() or "dry" not in (SPEC.parent / "ablation.csv").read_text()
+    )
+
+
+def _run(root: Path, label: str, seed: int, y: np.ndarray, probs: np.ndarray) -> tuple[TrainConfig, Path]:
+    """A finished run folder by hand: config, metrics, history and test predictions."""
+    run = root / f"{label}-s{seed}"
+    (run / "checkpoint").mkdir(parents=True)
+    (run / "predictions").mkdir()
+    meta = {"num_classes": y.shape[1], "in_chans": 12, "window_samples": 250, "task": "rhythm"}
+    (run / "checkpoint/config.json").write_text(json.dumps(meta))
+    auc = roc_auc_score(y, probs)
+    test = {"macro_auc": {"value": auc, "lo": auc - 0.01, "hi": auc + 0.01},
+            "macro_f1": {"value": 0.5, "lo": 0.4, "hi": 0.6}}  # fmt: skip
+    (run / "metrics.json").write_text(json.dumps({"test": test}))
+    (run / "history.csv").write_text("epoch,seconds\n0,10\n1,12\n")
+    np.save(run / "predictions/test_true.npy", y)
+    np.save(run / "predictions/test_probs.npy", probs)
+    config = TrainConfig(model="fcn_wang", label=label, seed=seed, max_minutes=15, bootstrap=200)
+    return config, run
+
+
+def test_writer_pairs_each_row_with_the_default_on_the_same_records(tmp_path):
+    rng = np.random.default_rng(0)
+    y = (rng.random((300, 3)) < 0.3).astype(np.float32)
+    noisy = lambda scale: y + scale * rng.standard_normal(y.shape)  # noqa: E731
+    reference = noisy(1.0)
+    runs = [
+        _run(tmp_path, REFERENCE, 0, y, reference),
+        _run(tmp_path, "inceptionformer_serial", 0, y, noisy(0.3)),  # clearly better
+        _run(tmp_path, "inceptionformer_serial", 1, y, rng.random(y.shape)),  # chance: clearly worse
+        _run(tmp_path, "inceptionformer_sr", 0, y, reference + 1e-3 * rng.standard_normal(y.shape)),
+        _run(tmp_path, "my-experiment", 0, y, noisy(0.5)),
+    ]
+    page = ablation_tables(runs)
+    stacking = page[page.index("### Stacking") :].split("\n\n")[1].splitlines()
+    assert stacking[2].startswith(f"| {REFERENCE} | 0 |") and "| reference |" in stacking[2]
+    better, worse = stacking[3], stacking[4]
+    assert better.startswith("| inceptionformer_serial | 0 |") and better.endswith("| higher |")
+    assert worse.startswith("| inceptionformer_serial | 1 |") and worse.endswith("(seed 0) | lower |")
+    expected = roc_auc_score(y, np.load(runs[1][1] / "predictions/test_probs.npy"))
+    assert f"{expected - roc_auc_score(y, reference):+.4f} [" in better
+    assert "| inceptionformer_sr | 0 |" in page and "| not distinguishable |" in page
+    assert "### Other runs" in page and "| my-experiment | 0 |" in page
+    assert "| 11.0 |" in better  # seconds per epoch from history.csv
+    other_records = _run(tmp_path / "other", "inceptionformer_se", 0, y[:-1], reference[:-1])
+    with pytest.raises(ValueError, match="other test records"):
+        ablation_tables([runs[0], other_records])
