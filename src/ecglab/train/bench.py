@@ -153,18 +153,19 @@ def add_result(path: Path, row: dict) -> list[dict]:
 def result_row(config, run_dir: Path, key: str, version: str, machine: str, command: str) -> dict:
     import torch
 
+    from ecglab.checkpoint_meta import read_meta
     from ecglab.models import create_model
     from ecglab.models.profile import count_macs
 
-    meta = json.loads((run_dir / "checkpoint/config.json").read_text())
+    meta = read_meta(run_dir / "checkpoint/config.json")
     metrics = json.loads((run_dir / "metrics.json").read_text())["test"]
     with open(run_dir / "history.csv") as f:
         history = list(csv.DictReader(f))
-    model = create_model(config.model, meta["num_classes"], meta["in_chans"], **config.model_kwargs)
-    cost = count_macs(model, (1, meta["in_chans"], meta["window_samples"]))
+    model = create_model(config.model, meta.num_classes, meta.in_chans, **config.model_kwargs)
+    cost = count_macs(model, (1, meta.in_chans, meta.window_samples))
     value = lambda name, part: metrics[name][part]  # noqa: E731
     return {
-        "dataset": config.dataset, "task": meta["task"], "model": model_label(config), "seed": config.seed,
+        "dataset": config.dataset, "task": meta.task, "model": model_label(config), "seed": config.seed,
         "params": cost["params"], "macs": cost["macs"], "macs_layers": cost["macs_layers"],
         "budget_minutes": config.max_minutes or "", "threads": config.threads or torch.get_num_threads(), "epochs": len(history),
         "seconds_per_epoch": round(float(np.mean([float(h["seconds"]) for h in history])), 1),
