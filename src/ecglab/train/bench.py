@@ -10,6 +10,7 @@ A spec is YAML:
     out: runs/bench                              # run folders go to <out>/<spec file stem>/
     results: benchmarks/results.csv             # one row per (dataset, task, model, seed)
     full: {max_minutes: null, epochs: 50}        # overrides for `--full`: the study at full scale
+    dry_run: {batch_size: 8}                     # overrides for `--dry-run` (small data subsets)
     tables: [notes]                              # writers of extra tables (ecglab.train.tables)
 
 A model item may carry a `label`: the row's name when one model runs with several recipes
@@ -41,7 +42,7 @@ RESULT_FIELDS = ["dataset", "task", "model", "seed", "params", "macs", "macs_lay
                  "epochs", "seconds_per_epoch",
                  "macro_auc", "macro_auc_lo", "macro_auc_hi", "macro_f1", "macro_f1_lo", "macro_f1_hi",
                  "commit", "date", "machine", "command", "key"]  # fmt: skip
-SPEC_KEYS = {"base", "set", "models", "datasets", "seeds", "out", "results", "machine", "full", "tables"}
+SPEC_KEYS = set("base set models datasets seeds out results machine full dry_run tables".split())
 
 
 def read_spec(path: str | Path) -> dict:
@@ -56,14 +57,18 @@ def read_spec(path: str | Path) -> dict:
         )
     if not spec.get("models"):
         raise ValueError(f"{path}: `models` lists no model")
+    for key in ("set", "full", "dry_run"):
+        if not isinstance(spec.get(key) or {}, dict):
+            raise ValueError(f"{path}: `{key}` must be a mapping of recipe keys to values, not {spec[key]!r}")
     return spec
 
 
 def cells(spec: dict, spec_path: Path, full: bool = False, dry_run: bool = False):
-    """Every TrainConfig of the grid, in order; `full` applies the spec's `full` overrides last."""
+    """Every TrainConfig of the grid, in order; `full` and `dry_run` apply the spec's overrides of
+    those names last."""
     base = load_config(spec_path.parent / spec["base"]) if spec.get("base") else from_dict({})
     base_dict = base.to_dict() | (spec.get("set") or {})
-    last = (spec.get("full") or {}) if full else {}
+    last = ((spec.get("full") or {}) if full else {}) | ((spec.get("dry_run") or {}) if dry_run else {})
     for entry in spec.get("datasets") or [{}]:
         for model_entry in spec["models"]:
             model, overrides = _model_entry(model_entry, spec_path)
