@@ -6,11 +6,16 @@ CSV per record) into a data root of its own that links the other two.
 """
 
 import csv
+import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from data_helpers import microvolts, write_chapman_csv, write_release
+from ecglab.checkpoint_meta import CheckpointMeta
+from ecglab.train.config import from_dict
+from ecglab.train.tables import get_writer
 from helpers import run_cli
 
 SPEC = Path(__file__).resolve().parents[1] / "benchmarks" / "notes_tables.yaml"
@@ -58,3 +63,21 @@ def test_notes_tables_dry_run_writes_the_three_datasets_tables(tmp_path):
     )
     assert page.count("| mobilenetv2_1d | ") == 5
     assert not (tmp_path / "benchmarks/notes_tables.csv").exists()  # a dry run leaves the spec's table alone
+
+
+def test_notes_writer_scores_the_test_fold_at_tuned_thresholds_and_at_one_half(tmp_path):
+    """Hand-checked: class A has F1 2/3 at its tuned 0.6 and 0.8 at 0.5; class B is right under both."""
+    run = tmp_path / "run"
+    (run / "checkpoint").mkdir(parents=True)
+    (run / "predictions").mkdir()
+    meta = CheckpointMeta(model="m", num_classes=2, in_chans=1, lead_names=("I",), classes=("A", "B"),
+                          multilabel=True, fs=100, window_samples=1000)  # fmt: skip
+    (run / "checkpoint/config.json").write_text(json.dumps(meta.to_json()))
+    np.save(run / "predictions/test_true.npy", np.array([[1, 0], [1, 0], [0, 1], [0, 0]], dtype=np.float32))
+    probs = [[0.55, 0.1], [0.9, 0.2], [0.3, 0.7], [0.52, 0.4]]
+    np.save(run / "predictions/test_probs.npy", np.array(probs, dtype=np.float32))
+    (run / "metrics.json").write_text(json.dumps({"thresholds": {"values": {"A": 0.6, "B": 0.5}}}))
+    page = get_writer("notes")([(from_dict({"model": "m", "dataset": "d", "task": "t"}), run)])
+    tuned, fixed = page.split("### thresholds tuned on fold 9")[1].split("### fixed threshold 0.5")
+    assert "| m | 0.6667 | 1.0000 | 0.8333 | 1.0000 |" in tuned
+    assert "| m | 0.8000 | 1.0000 | 0.9000 | 1.0000 |" in fixed
