@@ -8,9 +8,9 @@
 #
 #   bash benchmarks/gpu_check.sh [OUT]
 #
-# data_speed needs PTB-XL under $ECGLAB_DATA (default ./data): the shared 100 Hz subset
-# (records100/ and the two CSV files, about 56 MB) can travel with the working tree as an
-# ignored folder. Without it, that step is skipped with a note. Each step has a time limit, so a
+# data_speed needs PTB-XL under $ECGLAB_DATA (default ./data, git-ignored): copy the shared 100 Hz
+# subset there (ptbxl/records100/ and the two CSV files, about 56 MB) and name `data` in the device
+# run's carry list. Without it, that step is skipped with a note. Each step has a time limit, so a
 # hung step cannot eat the whole lease; the script goes on after a failed step and exits non-zero.
 set -u
 out=${1:-gpu_check}
