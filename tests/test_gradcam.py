@@ -186,7 +186,5 @@ def test_deleting_what_grad_cam_ranks_highest_lowers_the_score_most(ptbxl_root, 
     drop_random = np.mean(
         [base - score(deleted(rng.choice(x.shape[-1], k, replace=False)), cls) for _ in range(20)]
     )
-    print(
-        f"{stem} {meta['classes'][cls]} p={base:.3f}: drop Grad-CAM {drop_cam:.3f}, random {drop_random:.3f}"
-    )
+    print(f"{stem} {meta.classes[cls]} p={base:.3f}: drop Grad-CAM {drop_cam:.3f}, random {drop_random:.3f}")
     assert drop_cam > drop_random
