@@ -43,11 +43,7 @@ def main() -> None:
         options.intra_op_num_threads = args.threads
         options.inter_op_num_threads = 1
         session = ort.InferenceSession(str(report.path), options, providers=["CPUExecutionProvider"])
-    x = (
-        np.random.default_rng(0)
-        .standard_normal((1, meta["in_chans"], meta["window_samples"]))
-        .astype(np.float32)
-    )
+    x = np.random.default_rng(0).standard_normal((1, meta.in_chans, meta.window_samples)).astype(np.float32)
     xt, name = torch.from_numpy(x), session.get_inputs()[0].name
     runs = {"torch": lambda: model(xt), "onnx": lambda: session.run(None, {name: x})}
     times: dict[str, list[float]] = {k: [] for k in runs}
@@ -59,7 +55,7 @@ def main() -> None:
                 if i >= 10:
                     times[key].append(time.perf_counter() - start)
     ms = {k: 1000 * float(np.median(v)) for k, v in times.items()}
-    print(f"{meta['model']}, input 1 x {meta['in_chans']} x {meta['window_samples']}, {args.threads} thread(s), "
+    print(f"{meta.model}, input 1 x {meta.in_chans} x {meta.window_samples}, {args.threads} thread(s), "
           f"{report.exporter} exporter, max |diff| {report.max_abs_diff:.1e}")  # fmt: skip
     print(f"PyTorch {torch.__version__}: {ms['torch']:.2f} ms (median of {args.iters})")
     print(f"ONNX Runtime {ort.__version__}: {ms['onnx']:.2f} ms (median of {args.iters})")
@@ -67,6 +63,7 @@ def main() -> None:
 
 
 def _random_checkpoint(name: str, folder: Path) -> Path:
+    from ecglab.checkpoint_meta import CheckpointMeta
     from ecglab.data.leads import STANDARD_LEADS
     from ecglab.models import create_model
     from ecglab.train.checkpoint import save_checkpoint
@@ -75,7 +72,7 @@ def _random_checkpoint(name: str, folder: Path) -> Path:
     meta = {"model": name, "model_kwargs": {}, "num_classes": 5, "in_chans": 12, "lead_names": list(STANDARD_LEADS),
             "classes": [f"c{i}" for i in range(5)], "multilabel": True, "fs": 100, "window_samples": 1000,
             "seconds": 10.0, "norm": "zscore", "filter": "none", "aggregate": "mean", "thresholds": None}  # fmt: skip
-    return save_checkpoint(folder, model, meta)
+    return save_checkpoint(folder, model, CheckpointMeta.from_json(meta))
 
 
 if __name__ == "__main__":

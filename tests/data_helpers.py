@@ -1,10 +1,11 @@
-"""Helpers of the dataset reader tests: tiny CinC-style WFDB records, fold balance."""
+"""Helpers of the dataset reader tests: tiny CinC-style WFDB records, Chapman releases, fold balance."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import scipy.io
 
 from ecglab.data.leads import STANDARD_LEADS
@@ -50,3 +51,22 @@ def fold_counts_even(folds: np.ndarray, y: np.ndarray, n_folds: int = 10, tolera
         if np.abs(counts - share).max() > tolerance:
             return False
     return True
+
+
+def write_release(root, rows, csv_folder="ECGData"):
+    """Chapman's Diagnostics.xlsx with (FileName, Rhythm) rows, and a CSV folder to fill."""
+    root.mkdir(parents=True, exist_ok=True)
+    table = pd.DataFrame(rows, columns=["FileName", "Rhythm"]).assign(Beat="NONE", PatientAge=60)
+    table.to_excel(root / "Diagnostics.xlsx", index=False)
+    (root / csv_folder).mkdir(exist_ok=True)
+    return root / csv_folder
+
+
+def microvolts(seed=0, samples=5000):
+    """Twelve leads of 10 s at 500 Hz of noise in µV, rounded as Chapman's CSV files are."""
+    return np.random.default_rng(seed).normal(0, 300, (12, samples)).round()
+
+
+def write_chapman_csv(path, x_uv, names=STANDARD_LEADS, header=True):
+    """One record as a Chapman CSV file: a column per lead, with or without a header row."""
+    pd.DataFrame(x_uv.T, columns=list(names)).to_csv(path, index=False, header=header)

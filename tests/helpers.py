@@ -8,15 +8,16 @@ import sys
 
 
 def run_cli(
-    *args: str, env: dict | None = None, check: bool = True, timeout: float = 300
+    *args: str, env: dict | None = None, check: bool = True, timeout: float = 300, cwd=None
 ) -> subprocess.CompletedProcess:
-    """Run `python -m ecglab ARGS` in a subprocess, as a user would."""
+    """Run `python -m ecglab ARGS` in a subprocess (in folder `cwd`), as a user would."""
     proc = subprocess.run(
         [sys.executable, "-m", "ecglab", *args],
         capture_output=True,
         text=True,
         env={**os.environ, **(env or {})},
         timeout=timeout,
+        cwd=cwd,
     )
     if check and proc.returncode != 0:
         raise AssertionError(

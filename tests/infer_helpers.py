@@ -15,6 +15,7 @@ def make_checkpoint(
     """`resnet1d_wang`, 12 leads, 3 classes, 10-s windows at 100 Hz, saved with `save_checkpoint`."""
     import torch
 
+    from ecglab.checkpoint_meta import CheckpointMeta
     from ecglab.models import create_model
     from ecglab.train.checkpoint import save_checkpoint
 
@@ -29,4 +30,4 @@ def make_checkpoint(
         "window_samples": 1000, "seconds": 10.0, "norm": "zscore", "filter": "none", "aggregate": "mean",
         "thresholds": thresholds, "dataset": "ptbxl", "task": "test",
     }  # fmt: skip
-    return save_checkpoint(folder, model.eval(), config | meta)
+    return save_checkpoint(folder, model.eval(), CheckpointMeta.from_json(config | meta))

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from data_helpers import fold_counts_even, write_cinc_record
+from data_helpers import fold_counts_even, microvolts, write_chapman_csv, write_cinc_record, write_release
 from ecglab.data import RecordError, task_records
 from ecglab.data.chapman import RHYTHMS, Chapman
 from ecglab.data.folds import load_fold_file
@@ -51,31 +50,14 @@ def test_shipped_folds(real):
     assert fold_counts_even(folds, y)
 
 
-def write_release(root, rows, csv_folder="ECGData"):
-    """Diagnostics.xlsx with (FileName, Rhythm) rows, and a CSV folder to fill."""
-    root.mkdir(parents=True, exist_ok=True)
-    table = pd.DataFrame(rows, columns=["FileName", "Rhythm"]).assign(Beat="NONE", PatientAge=60)
-    table.to_excel(root / "Diagnostics.xlsx", index=False)
-    (root / csv_folder).mkdir(exist_ok=True)
-    return root / csv_folder
-
-
-def microvolts(seed=0, samples=5000):
-    return np.random.default_rng(seed).normal(0, 300, (12, samples)).round()
-
-
-def write_csv(path, x_uv, names=STANDARD_LEADS, header=True):
-    pd.DataFrame(x_uv.T, columns=list(names)).to_csv(path, index=False, header=header)
-
-
 def test_csv_with_and_without_header(tmp_path):
     folder = write_release(
         tmp_path, [("MUSE_A", "AFIB"), ("MUSE_B", "SA"), ("MUSE_C", "XYZ"), ("MUSE_D", "SB")]
     )
     x = microvolts()
     order = [11, 0, 5, 1, 2, 3, 4, 6, 7, 8, 9, 10]  # a header row in another order is followed
-    write_csv(folder / "MUSE_A.csv", x[order], [STANDARD_LEADS[i] for i in order])
-    write_csv(folder / "MUSE_B.csv", x, header=False)
+    write_chapman_csv(folder / "MUSE_A.csv", x[order], [STANDARD_LEADS[i] for i in order])
+    write_chapman_csv(folder / "MUSE_B.csv", x, header=False)
     reader = Chapman(tmp_path)
     records = reader.records
     assert records["labels"].to_dict() == {"MUSE_A": "AFIB", "MUSE_B": "SA", "MUSE_D": "SB"}
@@ -97,10 +79,10 @@ def test_csv_with_and_without_header(tmp_path):
 
 def test_denoised_folder_choice(tmp_path):
     write_release(tmp_path, [("MUSE_A", "ST")], csv_folder="ECGDataDenoised")
-    write_csv(tmp_path / "ECGDataDenoised" / "MUSE_A.csv", microvolts(1), header=False)
+    write_chapman_csv(tmp_path / "ECGDataDenoised" / "MUSE_A.csv", microvolts(1), header=False)
     assert Chapman(tmp_path).records.at["MUSE_A", "path"].endswith("ECGDataDenoised/MUSE_A.csv")
     (tmp_path / "ECGData").mkdir()
-    write_csv(tmp_path / "ECGData" / "MUSE_A.csv", microvolts(2))
+    write_chapman_csv(tmp_path / "ECGData" / "MUSE_A.csv", microvolts(2))
     assert "ECGData/" in Chapman(tmp_path).records.at["MUSE_A", "path"]  # raw preferred
     assert "ECGDataDenoised/" in Chapman(tmp_path, denoised=True).records.at["MUSE_A", "path"]
 
@@ -127,7 +109,7 @@ def test_bad_csv(tmp_path, kind, message):
         names[11] = "V7"
     if kind == "eleven":
         x, names = x[:11], names[:11]
-    write_csv(folder / "MUSE_A.csv", x, names)
+    write_chapman_csv(folder / "MUSE_A.csv", x, names)
     if kind == "text":
         (folder / "MUSE_A.csv").write_text("I,II\n1,2\n3,abc\n")
     with pytest.raises(RecordError, match=message) as info:

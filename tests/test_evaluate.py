@@ -47,6 +47,7 @@ def make_run(
         "model_kwargs": {"drop_rate": 0.1},
         "num_classes": len(classes),
         "in_chans": 12,
+        "lead_names": ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"],
         "classes": list(classes),
         "multilabel": multilabel,
         "fs": 100,

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from ecglab.checkpoint_meta import CheckpointMeta
 from ecglab.models import create_model
 from ecglab.train.checkpoint import save_checkpoint
 from helpers import run_cli, write_wfdb
@@ -23,7 +24,7 @@ def _checkpoint(folder, model: str):
     meta = {"model": model, "model_kwargs": {}, "num_classes": len(CLASSES), "in_chans": 12, "lead_names": LEADS,
             "classes": CLASSES, "multilabel": True, "fs": 100, "window_samples": 250, "seconds": 2.5,
             "norm": "zscore", "filter": "none", "aggregate": "mean", "thresholds": None}  # fmt: skip
-    return save_checkpoint(folder, create_model(model, len(CLASSES), 12), meta)
+    return save_checkpoint(folder, create_model(model, len(CLASSES), 12), CheckpointMeta.from_json(meta))
 
 
 @pytest.fixture(scope="module")

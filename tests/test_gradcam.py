@@ -181,11 +181,11 @@ def test_deleting_what_grad_cam_ranks_highest_lowers_the_score_most(ptbxl_root, 
         pytest.skip(f"the shipped model is not there yet: {shipped}/model.safetensors")
     model, meta = load_checkpoint(shipped)
     x, header = read_record(ptbxl_root / f"records100/{stem}.hea")
-    x = reorder_leads(x, header.lead_names, meta["lead_names"])
-    n = meta["window_samples"]
+    x = reorder_leads(x, header.lead_names, meta.lead_names)
+    n = meta.window_samples
 
     def prepare(w):  # the per-window normalisation the model was trained with
-        return normalize(w, meta.get("norm", "zscore"))
+        return normalize(w, meta.norm)
 
     x = x[:, : x.shape[-1] // n * n]
     windows = np.stack([prepare(x[:, s : s + n]) for s in range(0, x.shape[-1], n)])
@@ -193,10 +193,10 @@ def test_deleting_what_grad_cam_ranks_highest_lowers_the_score_most(ptbxl_root, 
     def score(w, cls):
         with torch.no_grad():
             logits = model(torch.from_numpy(w))
-        probs = logits.sigmoid() if meta["multilabel"] else logits.softmax(dim=-1)
+        probs = logits.sigmoid() if meta.multilabel else logits.softmax(dim=-1)
         return float(probs[:, cls].mean())
 
-    cls = int(np.argmax([score(windows, c) for c in range(len(meta["classes"]))]))
+    cls = int(np.argmax([score(windows, c) for c in range(len(meta.classes))]))
     cam = grad_cam(model, x, cls, window=n, prepare=prepare)
     k = x.shape[-1] // 10
 
@@ -211,7 +211,5 @@ def test_deleting_what_grad_cam_ranks_highest_lowers_the_score_most(ptbxl_root, 
     drop_random = np.mean(
         [base - score(deleted(rng.choice(x.shape[-1], k, replace=False)), cls) for _ in range(20)]
     )
-    print(
-        f"{stem} {meta['classes'][cls]} p={base:.3f}: drop Grad-CAM {drop_cam:.3f}, random {drop_random:.3f}"
-    )
+    print(f"{stem} {meta.classes[cls]} p={base:.3f}: drop Grad-CAM {drop_cam:.3f}, random {drop_random:.3f}")
     assert drop_cam > drop_random

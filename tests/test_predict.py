@@ -132,8 +132,10 @@ def test_multilabel_thresholds_and_untrusted_pickles(tmp_path):
     assert multi.decide(np.array([0.3, 0.4, 0.95])) == ["NORM", "OTHER"]
     plain = Predictor.from_checkpoint(make_checkpoint(tmp_path / "p", multilabel=True))
     assert plain.decide(np.array([0.3, 0.6, 0.5])) == ["AF", "OTHER"]  # 0.5 without tuned thresholds
-    with pytest.raises(ValueError, match="2 thresholds for 3 classes"):
-        Predictor.from_checkpoint(make_checkpoint(tmp_path / "t", thresholds=[0.5, 0.5]))
+    config = make_checkpoint(tmp_path / "t") / "config.json"
+    config.write_text(json.dumps(json.loads(config.read_text()) | {"thresholds": [0.5, 0.5]}))
+    with pytest.raises(ValueError, match="t/config.json: 2 thresholds for 3 classes"):
+        Predictor.from_checkpoint(config.parent)
     (tmp_path / "model.pt").write_bytes(b"not really a pickle")
     with pytest.raises(ValueError, match="pickled checkpoints can run arbitrary code"):
         Predictor.from_checkpoint(tmp_path / "model.pt")

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).parents[1]
 
 
@@ -26,6 +28,21 @@ def test_speed_table_has_shares_and_the_time_split(tmp_path):
     assert 0 < float(row["product_time_share"]) <= 1 and float(row["product_kernel_share"]) > 0
 
 
+def test_speed_under_bf16_autocast_on_the_cpu_and_device_errors(tmp_path):
+    out = tmp_path / "speed.csv"
+    args = ("benchmarks/speed.py", "--models", "fcn_wang", "--batch", "4", "--steps", "1")
+    proc = _run(*args, "--device", "cpu", "--precision", "bf16", "--out", str(out))
+    assert "bf16" in proc.stdout and "bfloat16 matmul peak" in proc.stdout
+    (row,) = list(csv.DictReader(out.open()))
+    assert float(row["train_samples_per_s"]) > 0 and float(row["share_of_peak"]) > 0
+    assert row["roofline_share"] == ""  # the roofline is a CPU float32 analysis
+    for flags, message in ((("--precision", "fp16"), "fp16 needs a GPU; on the CPU use bf16"),
+                           (("--device", "cuda:99"), "--device cuda:99: this machine has"),
+                           (("--device", "tpu"), "expected cpu, cuda, cuda:N or auto")):  # fmt: skip
+        proc = subprocess.run([sys.executable, *args, *flags], cwd=REPO, capture_output=True, text=True)
+        assert proc.returncode != 0 and message in proc.stderr, proc.stderr[-500:]
+
+
 def test_conv_layout_compares_both_layouts(tmp_path):
     out = tmp_path / "layout.md"
     _run(
@@ -43,3 +60,12 @@ def test_conv_layout_compares_both_layouts(tmp_path):
     assert "| layer | torch_ms | channels_last_ms | speedup |" in text and "inception1d k39" in text
     model_row = next(line for line in text.splitlines() if line.startswith("| resnet1d_wang |"))
     assert all(float(cell) > 0 for cell in model_row.strip("| ").split(" | ")[1:])
+
+
+@pytest.mark.data
+def test_data_speed_reports_windows_per_second_for_each_worker_count():
+    proc = _run("benchmarks/data_speed.py", "--dataset", "cpsc2018", "--windows", "48", "--batch", "8",
+                "--workers", "0,2")  # fmt: skip
+    for workers in (0, 2):
+        line = next(x for x in proc.stdout.splitlines() if x.startswith(f"DataLoader, {workers} worker(s)"))
+        assert float(line.rsplit(": ", 1)[1].split()[0].replace(",", "")) > 0

@@ -10,11 +10,13 @@ import datetime as dt
 import json
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 import ecglab
+from ecglab.checkpoint_meta import CheckpointMeta, read_meta
 from ecglab.evaluate import metrics as M
 from ecglab.evaluate.bootstrap import draw_resamples, percentile_interval, resample_counts
 from ecglab.evaluate.thresholds import METHODS, apply_thresholds, argmax_predictions, tune_thresholds
@@ -45,7 +47,7 @@ def evaluate_run(
         raise ValueError(f"threshold={threshold!r}; expected one of {METHODS}")
     run = Path(run_dir)
     config = read_checkpoint_config(run)
-    classes, multilabel = list(config["classes"]), bool(config["multilabel"])
+    classes, multilabel = list(config.classes), config.multilabel
     val_true, val_probs = load_predictions(run, "val", classes)
     choice = choose_thresholds(val_true, val_probs, classes=classes, multilabel=multilabel, method=threshold)
     # the test predictions are opened only now, after every choice is made
@@ -83,17 +85,13 @@ def evaluate_run(
     return result
 
 
-def read_checkpoint_config(run: Path) -> dict:
+def read_checkpoint_config(run: Path) -> CheckpointMeta:
     path = run / "checkpoint" / "config.json"
     if not path.is_file():
         raise FileNotFoundError(
             f"{path}: not found; point evaluate at a run folder written by `ecglab train`"
         )
-    config = json.loads(path.read_text())
-    for key in ("classes", "multilabel"):
-        if key not in config:
-            raise ValueError(f"{path}: no {key!r}; the checkpoint config must name its classes and task type")
-    return config
+    return read_meta(path)
 
 
 def load_predictions(run: Path, split: str, classes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -152,16 +150,16 @@ def decide(probs: np.ndarray, choice: Mapping) -> np.ndarray:
     return apply_thresholds(probs, list(choice["values"].values()))
 
 
-def extra_scores(config: Mapping, classes: Sequence[str], weights_path) -> tuple[dict, list[str]]:
+def extra_scores(config: CheckpointMeta, classes: Sequence[str], weights_path) -> tuple[dict, list[str]]:
     """Which challenge scores the dataset calls for, with what they need; and notes on any skipped."""
     extras: dict = {}
     if set(classes) == CINC2017_CLASSES:
         extras["cinc2017_score"] = (
             "PhysioNet/CinC 2017: mean F1 of N, A and O (the noise class ~ is not scored)"
         )
-    if config.get("dataset") != "cinc2020":
+    if config.dataset != "cinc2020":
         return extras, []
-    year = "2021" if "2021" in str(config.get("task", "")) else "2020"
+    year = "2021" if "2021" in str(config.task or "") else "2020"
     if weights_path is None:
         from ecglab.paths import data_root
 
@@ -307,7 +305,7 @@ def split_notes(choice: Mapping, multilabel: bool) -> list[str]:
     ]
 
 
-def run_info(run: Path, config: Mapping) -> dict:
+def run_info(run: Path, config: CheckpointMeta) -> dict:
     keys = (
         "dataset",
         "task",
@@ -319,9 +317,10 @@ def run_info(run: Path, config: Mapping) -> dict:
         "in_chans",
         "fs",
     )
-    info = {k: config.get(k) for k in keys}
+    saved = config.to_json()
+    info = {k: saved[k] for k in keys}
     info.update(
-        {k: config.get(k) for k in ("window_samples", "data_manifest_hash", "git_commit", "ecglab_version")}
+        {k: saved[k] for k in ("window_samples", "data_manifest_hash", "git_commit", "ecglab_version")}
     )
     info["run_dir"] = str(run.resolve())
     info["evaluated_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
@@ -332,9 +331,8 @@ def run_info(run: Path, config: Mapping) -> dict:
 def save_thresholds(run: Path, choice: Mapping) -> None:
     """Write the thresholds (a list in class order, or null for argmax) into the checkpoint config for `predict`."""
     path = run / "checkpoint" / "config.json"
-    config = json.loads(path.read_text())
-    config["thresholds"] = None if choice["values"] is None else list(choice["values"].values())
-    write_json(path, config)
+    thresholds = None if choice["values"] is None else tuple(choice["values"].values())
+    write_json(path, replace(read_meta(path), thresholds=thresholds).to_json())
 
 
 def write_json(path: Path, data) -> None:

@@ -45,7 +45,7 @@ def export_onnx(
     out = Path(out) if out else folder / ONNX_FILE
     out.parent.mkdir(parents=True, exist_ok=True)
     model, meta = load_checkpoint(folder, trust=trust)
-    example = torch.randn(2, int(meta["in_chans"]), int(meta["window_samples"]))
+    example = torch.randn(2, meta.in_chans, meta.window_samples)
     failures = []
     for exporter, fn in (("dynamo", _export_dynamo), ("torchscript", _export_torchscript)):
         try:
@@ -60,14 +60,14 @@ def export_onnx(
     else:
         out.unlink(missing_ok=True)
         raise ExportError(
-            f"{folder}: model {meta['model']!r} cannot be exported to ONNX with a dynamic batch and length "
+            f"{folder}: model {meta.model!r} cannot be exported to ONNX with a dynamic batch and length "
             f"({'; '.join(failures)}); use it with --runtime torch"
         )
     diff, notes = check_onnx(model, out, example.shape[1], example.shape[2])
     if diff > tolerance:
         raise ExportError(
             f"{out}: ONNX Runtime differs from PyTorch by {diff:.2e} (> {tolerance:g}); "
-            f"model {meta['model']!r} does not export faithfully, use --runtime torch"
+            f"model {meta.model!r} does not export faithfully, use --runtime torch"
         )
     return ExportReport(out, exporter, diff, tuple(notes))
 

@@ -10,13 +10,13 @@ The network runs in PyTorch or, from an exported `model.onnx`, in ONNX Runtime.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ecglab.checkpoint_meta import CheckpointMeta, read_meta
 from ecglab.data.errors import RecordError
 from ecglab.data.preprocess import apply_filter, fit_length, normalize, resample, sliding_windows
 from ecglab.infer.files import Recording, select_leads
@@ -45,23 +45,16 @@ class Prediction:
 class Predictor:
     """A checkpoint's preprocessing, network and decision rule, applied to whole recordings."""
 
-    def __init__(self, meta: dict, run: Callable[[np.ndarray], np.ndarray], name: str, model=None):
+    def __init__(self, meta: CheckpointMeta, run: Callable[[np.ndarray], np.ndarray], name: str, model=None):
         self.meta, self.run, self.name = meta, run, name
         self.model = model  # the torch network behind `run` (explanations need it); None for ONNX
-        self.classes = list(meta["classes"])
-        self.lead_names = list(meta["lead_names"])
-        self.fs = float(meta["fs"])
-        self.window_samples = int(meta["window_samples"])
-        self.multilabel = bool(meta["multilabel"])
-        self.norm = meta.get("norm", "zscore")
-        self.filter = meta.get("filter", "none")
-        self.aggregate = meta.get("aggregate", "mean")
-        self.thresholds = meta.get("thresholds")
-        if self.thresholds is not None and len(self.thresholds) != len(self.classes):
-            raise ValueError(
-                f"{name}: config.json has {len(self.thresholds)} thresholds for {len(self.classes)} classes; "
-                "re-run threshold tuning or set thresholds to null"
-            )
+        self.classes = list(meta.classes)
+        self.lead_names = list(meta.lead_names)
+        self.fs = float(meta.fs)
+        self.window_samples = meta.window_samples
+        self.multilabel = meta.multilabel
+        self.norm, self.filter, self.aggregate = meta.norm, meta.filter, meta.aggregate
+        self.thresholds = None if meta.thresholds is None else list(meta.thresholds)
 
     @classmethod
     def from_checkpoint(
@@ -86,8 +79,8 @@ class Predictor:
             raise FileNotFoundError(
                 f"{onnx_path}: no ONNX model; run `ecglab export {folder}` first or pass --onnx FILE"
             )
-        meta = json.loads(config.read_text())
-        return cls(meta, _onnx_runner(onnx_path, int(meta["in_chans"])), name)
+        meta = read_meta(config)
+        return cls(meta, _onnx_runner(onnx_path, meta.in_chans), name)
 
     def prepare(self, rec: Recording) -> tuple[np.ndarray, slice, list[str]]:
         """The record as the model sees it before windowing, where its own samples lie, and any warnings.
@@ -120,7 +113,7 @@ class Predictor:
         logits = np.concatenate(
             [self.run(windows[i : i + BATCH_SIZE]) for i in range(0, len(windows), BATCH_SIZE)]
         )
-        logits = logits.astype(np.float64)
+        logits = finite_outputs(logits, self.name)
         if self.multilabel:
             probs = 1.0 / (1.0 + np.exp(-logits))
         else:
@@ -145,6 +138,13 @@ class Predictor:
             record or str(rec.path), self.name, {c: float(p) for c, p in zip(self.classes, probs, strict=True)},
             self.decide(probs), len(windows), tuple(notes),
         )  # fmt: skip
+
+
+def finite_outputs(logits: np.ndarray, name: str) -> np.ndarray:
+    """The logits as float64, or an error when any is NaN or infinite (never NaN probabilities)."""
+    if not np.isfinite(logits).all():
+        raise ValueError(f"model {name} gave NaN or infinite outputs; its weights or this input are broken")
+    return logits.astype(np.float64)
 
 
 def _torch_runner(model) -> Callable[[np.ndarray], np.ndarray]:

@@ -174,16 +174,30 @@ def measure_latency(model: nn.Module, input_shape=(1, 12, 1000), warmup: int = 3
     return 1000 * sorted(times)[len(times) // 2]
 
 
-def _training_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor) -> None:
-    """One step as training runs it: forward, multi-label loss against fixed targets, backward, AdamW."""
+def _training_step(
+    model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, amp_dtype: torch.dtype | None = None
+) -> None:
+    """One step as training runs it: forward (under autocast to `amp_dtype`, if given), multi-label
+    loss against fixed targets, backward, AdamW."""
+    import contextlib
+
     import torch.nn.functional as F
 
-    logits = model(x)
-    target = torch.ones_like(logits).index_fill_(-1, torch.arange(0, logits.shape[-1], 2), 0.0)
-    loss = F.binary_cross_entropy_with_logits(logits, target)
+    amp = torch.autocast(x.device.type, dtype=amp_dtype) if amp_dtype else contextlib.nullcontext()
+    with amp:
+        logits = model(x)
+        every_other = torch.arange(0, logits.shape[-1], 2, device=logits.device)
+        target = torch.ones_like(logits).index_fill_(-1, every_other, 0.0)
+        loss = F.binary_cross_entropy_with_logits(logits.float(), target.float())
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
+
+
+def _synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work, so that a wall clock times it (a no-op on the CPU)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def measure_training(
@@ -192,35 +206,55 @@ def measure_training(
     input_shape=(12, 1000),
     warmup: int = 2,
     steps: int = 5,
+    device: str | torch.device = "cpu",
+    amp_dtype: torch.dtype | None = None,
 ) -> float:
-    """Training throughput in samples/s: forward, multi-label loss, backward and an AdamW step."""
+    """Training throughput in samples/s on `device`: forward, multi-label loss, backward and an AdamW step."""
     import time
 
-    model.train()
-    x = torch.randn(batch, *input_shape)
+    device = torch.device(device)
+    model.to(device).train()
+    x = torch.randn(batch, *input_shape, device=device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     for i in range(warmup + steps):
         if i == warmup:
+            _synchronize(device)
             start = time.perf_counter()
-        _training_step(model, optimizer, x)
+        _training_step(model, optimizer, x, amp_dtype)
+    _synchronize(device)
     return batch * steps / (time.perf_counter() - start)
 
 
-def matmul_peak_gflops(sizes: tuple[int, ...] = (1024, 2048, 3072), repeats: int = 10) -> float:
-    """Best float32 matrix-multiply rate of this machine, in GFLOP/s (2 n^3 per product).
+def matmul_peak_gflops(
+    sizes: tuple[int, ...] | None = None,
+    repeats: int = 10,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> float:
+    """Best matrix-multiply rate of `device` in `dtype`, in GFLOP/s (2 n^3 per product).
 
     The best over a few sizes after a warm-up: one size alone, measured cold, can read a third
     low (thread pool start-up, frequency ramp), which would inflate every model's share of it.
+    A GPU needs larger products than a CPU to reach its peak; a CPU without native bf16/fp16
+    instructions multiplies in them at a fraction of a GFLOP/s, so there the products are small.
     """
     import time
 
-    torch.randn(512, 512) @ torch.randn(512, 512)  # start the thread pool
+    device = torch.device(device)
+    if sizes is None and device.type == "cuda":
+        sizes = (4096, 8192)
+    elif sizes is None:
+        sizes = (1024, 2048, 3072) if dtype == torch.float32 else (256, 512)
+    warm = torch.randn(512, 512, device=device, dtype=dtype)
+    warm @ warm  # start the thread pool / the CUDA context and its libraries
     best_rate = 0.0
     for n in sizes:
-        a, b = torch.randn(n, n), torch.randn(n, n)
+        a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
         for _ in range(repeats):
+            _synchronize(device)
             start = time.perf_counter()
             a @ b
+            _synchronize(device)
             best_rate = max(best_rate, 2 * n**3 / (time.perf_counter() - start) / 1e9)
     return best_rate
 

@@ -10,6 +10,7 @@ A spec is YAML:
     out: runs/bench                              # run folders go to <out>/<spec file stem>/
     results: benchmarks/results.csv             # one row per (dataset, task, model, seed)
     full: {max_minutes: null, epochs: 50}        # overrides for `--full`: the study at full scale
+    dry_run: {batch_size: 8}                     # overrides for `--dry-run` (small data subsets)
     tables: [notes]                              # writers of extra tables (ecglab.train.tables)
 
 A model item may carry a `label`: the row's name when one model runs with several recipes
@@ -42,7 +43,7 @@ RESULT_FIELDS = ["dataset", "task", "model", "seed", "params", "macs", "macs_lay
                  "epochs", "seconds_per_epoch",
                  "macro_auc", "macro_auc_lo", "macro_auc_hi", "macro_f1", "macro_f1_lo", "macro_f1_hi",
                  "commit", "date", "machine", "command", "key"]  # fmt: skip
-SPEC_KEYS = {"base", "set", "models", "datasets", "seeds", "out", "results", "machine", "full", "tables"}
+SPEC_KEYS = set("base set models datasets seeds out results machine full dry_run tables".split())
 
 
 def read_spec(path: str | Path) -> dict:
@@ -57,14 +58,18 @@ def read_spec(path: str | Path) -> dict:
         )
     if not spec.get("models"):
         raise ValueError(f"{path}: `models` lists no model")
+    for key in ("set", "full", "dry_run"):
+        if not isinstance(spec.get(key) or {}, dict):
+            raise ValueError(f"{path}: `{key}` must be a mapping of recipe keys to values, not {spec[key]!r}")
     return spec
 
 
 def cells(spec: dict, spec_path: Path, full: bool = False, dry_run: bool = False):
-    """Every TrainConfig of the grid, in order; `full` applies the spec's `full` overrides last."""
+    """Every TrainConfig of the grid, in order; `full` and `dry_run` apply the spec's overrides of
+    those names last."""
     base = load_config(spec_path.parent / spec["base"]) if spec.get("base") else from_dict({})
     base_dict = base.to_dict() | (spec.get("set") or {})
-    last = (spec.get("full") or {}) if full else {}
+    last = ((spec.get("full") or {}) if full else {}) | ((spec.get("dry_run") or {}) if dry_run else {})
     for entry in spec.get("datasets") or [{}]:
         for model_entry in spec["models"]:
             model, overrides, seeds = _model_entry(model_entry, spec_path)
@@ -160,18 +165,19 @@ def add_result(path: Path, row: dict) -> list[dict]:
 def result_row(config, run_dir: Path, key: str, version: str, machine: str, command: str) -> dict:
     import torch
 
+    from ecglab.checkpoint_meta import read_meta
     from ecglab.models import create_model
     from ecglab.models.profile import count_macs
 
-    meta = json.loads((run_dir / "checkpoint/config.json").read_text())
+    meta = read_meta(run_dir / "checkpoint/config.json")
     metrics = json.loads((run_dir / "metrics.json").read_text())["test"]
     with open(run_dir / "history.csv") as f:
         history = list(csv.DictReader(f))
-    model = create_model(config.model, meta["num_classes"], meta["in_chans"], **config.model_kwargs)
-    cost = count_macs(model, (1, meta["in_chans"], meta["window_samples"]))
+    model = create_model(config.model, meta.num_classes, meta.in_chans, **config.model_kwargs)
+    cost = count_macs(model, (1, meta.in_chans, meta.window_samples))
     value = lambda name, part: metrics[name][part]  # noqa: E731
     return {
-        "dataset": config.dataset, "task": meta["task"], "model": model_label(config), "seed": config.seed,
+        "dataset": config.dataset, "task": meta.task, "model": model_label(config), "seed": config.seed,
         "params": cost["params"], "macs": cost["macs"], "macs_layers": cost["macs_layers"],
         "budget_minutes": config.max_minutes or "", "threads": config.threads or torch.get_num_threads(), "epochs": len(history),
         "seconds_per_epoch": round(float(np.mean([float(h["seconds"]) for h in history])), 1),

@@ -8,14 +8,17 @@ temporary name and renamed into place, so a killed process never leaves a torn f
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from ecglab.checkpoint_meta import CheckpointMeta, read_meta
 from ecglab.models import create_model
 
 MODEL_FILE = "model.safetensors"
@@ -41,43 +44,102 @@ def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
     return model.module if hasattr(model, "module") else model
 
 
-def save_checkpoint(folder: str | Path, model: torch.nn.Module, meta: dict) -> Path:
-    """Write `model.safetensors` and `config.json` (meta: model name, kwargs, classes, fs, ...)."""
+def save_checkpoint(folder: str | Path, model: torch.nn.Module, meta: CheckpointMeta) -> Path:
+    """Write `model.safetensors`, then `config.json` with the weights' SHA-256 (checked at load)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     _atomic_save_tensors(folder / MODEL_FILE, _unwrap(model).state_dict())
-    _atomic_write_text(folder / CONFIG_FILE, json.dumps(meta, indent=1))
+    meta = replace(meta, weights_sha256=_sha256(folder / MODEL_FILE))
+    _atomic_write_text(folder / CONFIG_FILE, json.dumps(meta.to_json(), indent=1))
     return folder
 
 
-def _build(meta: dict) -> torch.nn.Module:
-    return create_model(
-        meta["model"],
-        num_classes=meta["num_classes"],
-        in_chans=meta["in_chans"],
-        **meta.get("model_kwargs", {}),
-    )
+def load_checkpoint(folder: str | Path, trust: bool = False) -> tuple[torch.nn.Module, CheckpointMeta]:
+    """Rebuild the model of a checkpoint folder; a pickled file (`.pt`, ...) only with `trust=True`.
 
-
-def load_checkpoint(folder: str | Path, trust: bool = False) -> tuple[torch.nn.Module, dict]:
-    """Rebuild the model of a checkpoint folder; a pickled file (`.pt`, ...) only with `trust=True`."""
+    Anything wrong with either file (garbage or missing keys in config.json; a truncated, changed
+    or foreign model.safetensors; missing, extra, misshapen or non-finite tensors) is a ValueError
+    naming the file and the problem.
+    """
     folder = Path(folder)
     if folder.is_file() and folder.suffix in UNSAFE_SUFFIXES:
         return _load_pickled(folder, trust)
-    config_path = folder / CONFIG_FILE
-    if not config_path.is_file() or not (folder / MODEL_FILE).is_file():
+    config_path, weights_path = folder / CONFIG_FILE, folder / MODEL_FILE
+    if not config_path.is_file() or not weights_path.is_file():
         raise FileNotFoundError(f"{folder}: not a checkpoint folder (needs {MODEL_FILE} and {CONFIG_FILE})")
-    meta = json.loads(config_path.read_text())
-    model = _build(meta)
-    state = {}
-    with safe_open(str(folder / MODEL_FILE), framework="pt") as f:
-        for key in f.keys():  # noqa: SIM118 - safe_open has no __iter__
-            state[key] = f.get_tensor(key)
+    meta = read_meta(config_path)
+    model = _build(meta, config_path)
+    state = _read_tensors(weights_path)
+    _check_tensors(model, state, weights_path)
+    if meta.weights_sha256 is not None and _sha256(weights_path) != meta.weights_sha256:
+        raise ValueError(
+            f"{weights_path}: its SHA-256 differs from the one {CONFIG_FILE} records; the file was changed "
+            "or damaged after training (restore it, or remove weights_sha256 if you changed it on purpose)"
+        )
     model.load_state_dict(state, strict=True)
     return model.eval(), meta
 
 
-def _load_pickled(path: Path, trust: bool) -> tuple[torch.nn.Module, dict]:
+def _build(meta: CheckpointMeta, config_path: Path) -> torch.nn.Module:
+    try:
+        return create_model(
+            meta.model, num_classes=meta.num_classes, in_chans=meta.in_chans, **meta.model_kwargs
+        )
+    except (TypeError, ValueError) as exc:  # an unknown model name, or arguments it does not take
+        raise ValueError(f"{config_path}: cannot build model {meta.model!r}: {exc}") from None
+
+
+def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return {key: f.get_tensor(key) for key in f.keys()}  # noqa: SIM118 - safe_open has no __iter__
+    except SafetensorError as exc:
+        raise ValueError(f"{path}: truncated or not a safetensors file ({exc})") from None
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+
+
+def _check_tensors(model: torch.nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:
+    """What `load_state_dict(strict=True)` would refuse, and non-finite weights, as errors naming the tensor."""
+    expected = model.state_dict()
+    for problem, names in (
+        ("misses", set(expected) - set(state)),
+        ("has unexpected", set(state) - set(expected)),
+    ):
+        if names:
+            raise ValueError(
+                f"{path}: {problem} tensor(s) {_names(names)}; the weights belong to another model or "
+                f"other model_kwargs than {CONFIG_FILE} states"
+            )
+    for name, tensor in state.items():
+        want = expected[name]
+        if tensor.shape != want.shape:
+            raise ValueError(
+                f"{path}: tensor {name!r} has shape {tuple(tensor.shape)}, the model expects {tuple(want.shape)}"
+            )
+        if tensor.is_floating_point() != want.is_floating_point():
+            raise ValueError(f"{path}: tensor {name!r} is {tensor.dtype}, the model expects {want.dtype}")
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            bad = int((~torch.isfinite(tensor)).sum())
+            raise ValueError(
+                f"{path}: tensor {name!r} holds {bad} NaN or infinite value(s); the weights are broken"
+            )
+
+
+def _names(names: set[str], most: int = 5) -> str:
+    shown = ", ".join(repr(n) for n in sorted(names)[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _load_pickled(path: Path, trust: bool) -> tuple[torch.nn.Module, CheckpointMeta]:
     """A pickled model or state dict with `config.json` beside it, for users who trust its source."""
     if not trust:
         raise ValueError(
@@ -89,14 +151,16 @@ def _load_pickled(path: Path, trust: bool) -> tuple[torch.nn.Module, dict]:
         raise FileNotFoundError(
             f"{path}: a pickled checkpoint needs {CONFIG_FILE} beside it (model, classes, fs, ...)"
         )
-    meta = json.loads(config_path.read_text())
+    meta = read_meta(config_path)
     obj = torch.load(path, map_location="cpu", weights_only=False)
     if isinstance(obj, torch.nn.Module):
         return obj.eval(), meta
     if not isinstance(obj, dict):
         raise ValueError(f"{path}: holds a {type(obj).__name__}, neither a model nor a state dict")
-    model = _build(meta)
-    model.load_state_dict(obj.get("state_dict", obj), strict=True)
+    model = _build(meta, config_path)
+    state = obj.get("state_dict", obj)
+    _check_tensors(model, state, path)
+    model.load_state_dict(state, strict=True)
     return model.eval(), meta
 
 

@@ -6,6 +6,7 @@ import csv
 import json
 import subprocess
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
 from ecglab import __version__
+from ecglab.checkpoint_meta import CheckpointMeta
 from ecglab.data import get_reader
 from ecglab.data.cache import PrepareSettings, default_cache_dir, prepare
 from ecglab.data.dataset import WindowDataset
@@ -216,14 +218,14 @@ def _fit(config: TrainConfig, world: World, progress) -> Path:
     train_model = nn.parallel.DistributedDataParallel(model) if world.size > 1 else model
     optimizer, scheduler = build_optimizer(model, config)
     loss_fn = nn.BCEWithLogitsLoss() if task.multilabel else _OneHotCrossEntropy()
-    meta = {
-        "model": config.model, "model_kwargs": config.model_kwargs, "num_classes": task.num_classes,
-        "in_chans": len(reader.lead_names), "lead_names": list(reader.lead_names), "classes": list(task.classes),
-        "multilabel": task.multilabel, "fs": config.fs, "window_samples": round(window * config.fs),
-        "seconds": window, "norm": config.norm, "filter": config.filter, "aggregate": config.aggregate,
-        "thresholds": None, "dataset": config.dataset, "task": task.name,
-        "data_manifest_hash": manifest["inputs_hash"], "git_commit": git_commit(), "ecglab_version": __version__,
-    }  # fmt: skip
+    meta = CheckpointMeta(
+        model=config.model, model_kwargs=config.model_kwargs, num_classes=task.num_classes,
+        in_chans=len(reader.lead_names), lead_names=tuple(reader.lead_names), classes=tuple(task.classes),
+        multilabel=task.multilabel, fs=config.fs, window_samples=round(window * config.fs), seconds=window,
+        norm=config.norm, filter=config.filter, aggregate=config.aggregate, dataset=config.dataset,
+        task=task.name, data_manifest_hash=manifest["inputs_hash"], git_commit=git_commit(),
+        ecglab_version=__version__,
+    )  # fmt: skip
 
     start_epoch, best, bad_epochs, trained_seconds = 0, None, 0, 0.0
     epochs = 1 if config.dry_run else config.epochs
@@ -283,7 +285,7 @@ def _fit(config: TrainConfig, world: World, progress) -> Path:
         run.write_history(history)
         if world.main:
             if improved:
-                save_checkpoint(run.dir / "checkpoint", model, meta | {"epoch": epoch})
+                save_checkpoint(run.dir / "checkpoint", model, replace(meta, epoch=epoch))
             save_state(run.state_path, model, optimizer, scheduler,
                        {"epoch": epoch, "best": best, "bad_epochs": bad_epochs, "seconds": trained_seconds,
                         "epochs": epochs})  # fmt: skip
