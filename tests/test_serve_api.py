@@ -369,6 +369,17 @@ def test_foreign_host_and_cross_origin_posts_are_refused(server, client, record)
     assert "frame-ancestors 'none'" in client.get("/").headers["content-security-policy"]
 
 
+def test_load_with_bad_uploads_interleaved_drops_nothing(server, record):
+    command = [sys.executable, str(REPO / "benchmarks" / "serve_load.py"), "--url", server.url, "--requests", "40",
+               "--concurrency", "2", "--predict-every", "2", "--bad-every", "2", *map(str, record)]  # fmt: skip
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    report = json.loads(proc.stdout)
+    assert proc.returncode == 0, report
+    assert report["ok"] == 40 and report["bad_uploads"] == 10
+    assert report["server_errors"] == 0 and report["dropped"] == 0
+    assert server.leftovers() == []
+
+
 def test_temp_folder_is_empty_at_the_end(server):
     assert server.leftovers() == []
     assert server.proc.poll() is None  # still serving after every refusal above
