@@ -31,8 +31,12 @@ def test_flat_and_saturated_leads_are_named():
     assert len(notes) == 2 and notes[0].startswith("flat lead(s) V1 ") and "saturated lead(s) II " in notes[1]
     with pytest.raises(RecordError, match=r"r: no ECG to classify: every sample is 0"):
         quality_warnings("r", np.zeros((12, 1200)), STANDARD_LEADS)
-    with pytest.raises(RecordError, match=rf"every lead spans under {FLAT_MV * 1000:g} µV"):
-        quality_warnings("r", ecg() * 1e-6, STANDARD_LEADS)  # a gain that scales every sample to nothing
+    with pytest.raises(RecordError, match=r"r: no ECG to classify: every lead is a constant"):
+        quality_warnings("r", np.full((12, 1200), 0.3), STANDARD_LEADS)
+    (tiny,) = quality_warnings(
+        "r", ecg() * 1e-6, STANDARD_LEADS
+    )  # a gain that scales every sample to nothing
+    assert tiny.startswith(f"every lead spans under {FLAT_MV * 1000:g} µV: a wrong gain or units")
 
 
 @pytest.fixture(scope="module")

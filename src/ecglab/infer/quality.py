@@ -2,8 +2,10 @@
 
 A model trained on real ECGs still answers for a flat line, often with a confident "sinus rhythm".
 So `check_samples` refuses what holds no real-valued, finite ECG, and `quality_warnings` refuses a
-record in which every lead is flat and names each flat or saturated lead otherwise; the warning
-travels with the prediction into every output (table, JSON, CSV, the web page).
+record in which every lead is a constant (all zeros, say) and warns about flat or saturated leads,
+or a record whose every lead is flat (a gain or units error, as in the CinC 2020 copy of PTB whose
+headers give 2,000,000 adu/mV); the warning travels with the prediction into every output
+(table, JSON, CSV, the web page, the explain figure).
 
 Thresholds, on the leads the model reads, in mV:
 - flat: the 1st-99th percentile span is under FLAT_MV (20 µV, a tenth of a small P wave); the
@@ -44,18 +46,21 @@ def check_samples(path, x: np.ndarray, lead_names: Sequence[str]) -> np.ndarray:
 
 
 def quality_warnings(path, x: np.ndarray, lead_names: Sequence[str]) -> list[str]:
-    """Warnings for flat and saturated leads of `x` (leads, samples) in mV; a RecordError if every lead is flat."""
+    """Warnings for flat and saturated leads of `x` (leads, samples) in mV; a RecordError if every lead is constant."""
+    if not np.ptp(x, axis=-1).any():
+        what = "every sample is 0" if not x.any() else "every lead is a constant"
+        raise RecordError(
+            path, f"no ECG to classify: {what} (a flat line); check the file, its gain and units"
+        )
     low, high = np.percentile(x, [1, 99], axis=-1)
     flat = (high - low) < FLAT_MV
-    if flat.all():
-        what = "every sample is 0" if not x.any() else f"every lead spans under {FLAT_MV * 1000:g} µV"
-        raise RecordError(
-            path,
-            f"no ECG to classify: {what} (a flat line, or a header gain or --units that scales the "
-            "signal to nothing); check the file and its units",
-        )
     notes = []
-    if flat.any():
+    if flat.all():
+        notes.append(
+            f"every lead spans under {FLAT_MV * 1000:g} µV: a wrong gain or units, or no ECG at all; "
+            "do not trust this result"
+        )
+    elif flat.any():
         names = ", ".join(n for n, f in zip(lead_names, flat, strict=True) if f)
         notes.append(
             f"flat lead(s) {names} (under {FLAT_MV * 1000:g} µV): scored anyway, trust the result less"
