@@ -17,7 +17,7 @@ httpx = pytest.importorskip("httpx", reason="the serve tests talk HTTP with http
 
 from helpers import run_cli, write_wfdb  # noqa: E402
 from infer_helpers import CLASSES, make_checkpoint  # noqa: E402
-from serve_helpers import running_server  # noqa: E402
+from serve_helpers import client_port, running_server  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -289,11 +289,6 @@ def test_load_from_a_second_process_loses_nothing(server, record):
     assert server.leftovers() == []
 
 
-def _port(response) -> int:
-    """The client's port of the connection that carried `response`: the same port, the same connection."""
-    return response.extensions["network_stream"].get_extra_info("client_addr")[1]
-
-
 def _edited(record, edit) -> list[tuple]:
     header = edit(record[0].read_text())
     return [("files", ("r001.hea", header.encode())), ("files", ("r001.dat", record[1].read_bytes()))]
@@ -323,7 +318,9 @@ def test_malformed_header_is_422_and_the_connection_serves_the_next(server, clie
     refused = client.post("/predict", files=_edited(record, edit))
     assert_refused(server, refused, 422, "r001.hea", *words)
     served = client.post("/predict", files=files(*record))
-    assert served.status_code == 200 and _port(served) == _port(refused)  # one keep-alive connection
+    assert served.status_code == 200 and client_port(served) == client_port(
+        refused
+    )  # one keep-alive connection
 
 
 def test_flat_record_refused_flat_lead_warned(server, client, work):

@@ -23,7 +23,7 @@ from ecglab.serve.app import create_app  # noqa: E402
 from ecglab.serve.service import Service  # noqa: E402
 from ecglab.serve.uploads import UploadError  # noqa: E402
 from infer_helpers import make_checkpoint  # noqa: E402
-from serve_helpers import free_port  # noqa: E402
+from serve_helpers import client_port, free_port  # noqa: E402
 
 
 class Failing(Service):
@@ -66,10 +66,6 @@ def upload() -> dict:
     }
 
 
-def _port(response) -> int:
-    return response.extensions["network_stream"].get_extra_info("client_addr")[1]
-
-
 def test_unexpected_error_is_a_json_500_and_the_connection_lives_on(checkpoint):
     with (
         serving(create_app(service=Failing(checkpoint))) as url,
@@ -82,7 +78,7 @@ def test_unexpected_error_is_a_json_500_and_the_connection_lives_on(checkpoint):
         }
         assert "secret" not in failed.text and "Traceback" not in failed.text
         after = client.get("/health")
-        assert after.status_code == 200 and _port(after) == _port(failed)
+        assert after.status_code == 200 and client_port(after) == client_port(failed)
 
 
 def test_model_held_too_long_is_503(checkpoint):
