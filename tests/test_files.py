@@ -184,11 +184,16 @@ def _field(text, column, value):
      (lambda t: t.replace("r 12 100", "r 12 1e9", 1), "sampling rate 1e+09 Hz is outside 50-10000 Hz"),
      (lambda t: t.replace("r 12 100", "r 12 0.01", 1), "sampling rate 0.01 Hz is outside 50-10000 Hz"),
      (lambda t: t.replace("r.dat", "../elsewhere/r.dat"), "signal file '../elsewhere/r.dat' outside its own folder"),
-     (lambda t: t.replace("r.dat", "/etc/passwd"), "outside its own folder")],
+     (lambda t: t.replace("r.dat", "/etc/passwd"), "outside its own folder"),
+     (lambda t: t.replace("r.dat 16 ", "r.dat 99 "), "line 2: signal format '99' is not a WFDB format"),
+     (lambda t: t.replace("r.dat 16 ", "r.dat 16+99999999 "), "byte offset 99999999 lies past the end")],
 )  # fmt: skip
 def test_malformed_headers_are_named_in_user_words(tmp_path, edit, problem):
     hea = _header_with(tmp_path, "r", edit)
-    with pytest.raises(RecordError, match=rf"^{re.escape(str(hea))}: .*{re.escape(problem)}"):
+    stem = re.escape(str(hea.with_suffix("")))
+    with pytest.raises(
+        RecordError, match=rf"^{stem}\.(hea|dat): .*{re.escape(problem)}"
+    ):  # header or data file
         read_ecg(hea)
 
 

@@ -18,6 +18,21 @@ import wfdb
 from ecglab.data.errors import RecordError
 
 _GAIN = re.compile(r"^([-+\d.eE]+)(?:\(([-+\d]+)\))?(?:/(\S+))?$")
+FORMATS = (
+    "8",
+    "16",
+    "24",
+    "32",
+    "61",
+    "80",
+    "160",
+    "212",
+    "310",
+    "311",
+    "508",
+    "516",
+    "524",
+)  # what wfdb decodes
 _TO_MV = {"mv": 1.0, "uv": 1e-3, "µv": 1e-3, "μv": 1e-3, "v": 1e3, "nv": 1e-6}
 
 
@@ -81,6 +96,10 @@ def _parse_signal(line: str, path: Path, line_no: int) -> Signal:
         raise RecordError(path, f"line {line_no}: malformed signal line {line!r}")
     fmt, _, offset = tok[1].partition("+")
     fmt = re.split(r"[x:]", fmt)[0]
+    if fmt not in FORMATS:
+        raise RecordError(
+            path, f"line {line_no}: signal format {fmt!r} is not a WFDB format ({', '.join(FORMATS)})"
+        )
     gain, baseline, units = 200.0, None, "mV"
     if len(tok) > 2:
         m = _GAIN.match(tok[2])
@@ -164,7 +183,12 @@ def _digital(header: Header) -> np.ndarray:
     if data_path.suffix == ".mat":
         return np.atleast_2d(read_mat_variable(data_path, "val", "variable"))
     if header.signals[0].fmt == "16" and len({s.file for s in header.signals}) == 1:
-        raw = np.fromfile(data_path, dtype="<i2", offset=header.signals[0].byte_offset)
+        offset, size = header.signals[0].byte_offset, data_path.stat().st_size
+        if offset > size:
+            raise RecordError(
+                data_path, f"the header's byte offset {offset} lies past the end of this {size}-byte file"
+            )
+        raw = np.fromfile(data_path, dtype="<i2", offset=offset)
         if header.n_samples and raw.size < header.n_sig * header.n_samples:
             raise RecordError(
                 data_path,
