@@ -20,7 +20,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance  # noqa: 
 from infer_helpers import make_checkpoint  # noqa: E402
 from serve_helpers import running_server  # noqa: E402
 
-EXAMPLES = 10  # per operation and mode: the whole test stays well under a minute once the server is up
+EXAMPLES = 20  # per operation and mode: the whole test stays well under a minute once the server is up
 
 
 def test_schema_holds_for_generated_requests(tmp_path):
