@@ -32,6 +32,11 @@ class Server:
         return sorted(p.name for p in self.tmp.iterdir())
 
 
+def client_port(response) -> int:
+    """The client's port of the connection that carried an httpx response: the same port, the same connection."""
+    return response.extensions["network_stream"].get_extra_info("client_addr")[1]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

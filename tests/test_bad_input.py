@@ -76,6 +76,7 @@ def bad_ptbxl(tmp_path):
         (8, 8, 1, {"SR": 0.0}, ecg(samples=50, seed=8)),  # 0.5 s
         (9, 9, 1, {"FOO": 100.0}, ecg(seed=9)),  # unknown label code
         (10, 10, 1, {"SR": 0.0}, None),  # named in the table, no file
+        (11, 11, 1, {"SR": 0.0}, ecg(seed=11)),  # a gain of 'e' in its header below
     ]
     root = write_ptbxl(tmp_path / "ptbxl", records)
     _statements(root)
@@ -85,6 +86,9 @@ def bad_ptbxl(tmp_path):
         (rec / "00006_lr.hea").read_text().replace("00006_lr 12 100", "00006_lr 12 500")
     )
     (rec / "00007_lr.hea").write_text((rec / "00007_lr.hea").read_text().replace(" V6\n", " V7\n"))
+    (rec / "00011_lr.hea").write_text(
+        (rec / "00011_lr.hea").read_text().replace("1000.0(0)/mV", "e(0)/mV", 1)
+    )
     return root
 
 
@@ -100,6 +104,7 @@ def test_reader_names_each_problem(bad_ptbxl):
         "00007": "00007_lr.hea: unknown lead name 'V7'",
         "00008": "00008_lr.hea: only 50 samples (0.50 s at 100 Hz); need 1 s",
         "00010": "named in the label table but its signal file is missing",
+        "00011": "00011_lr.hea: line 2: ADC gain 'e' is not a number",
     }
     for record_id, message in expected.items():
         with pytest.raises(RecordError, match=re.escape(message)):
@@ -111,10 +116,13 @@ def test_prepare_skips_bad_records_lists_them_and_keeps_the_rest(bad_ptbxl, tmp_
     proc = run_cli("data", "prepare", "ptbxl", "--root", str(bad_ptbxl), "--out", str(out), "--workers", "1")
     manifest = json.loads((out / "manifest.json").read_text())
     reasons = {item["record_id"]: item["reason"] for item in manifest["skipped"]}
-    assert set(reasons) == {"00005", "00006", "00007", "00008", "00009"}
+    assert set(reasons) == {"00005", "00006", "00007", "00008", "00009", "00011"}
     for record_id, reason in reasons.items():
         assert f"skipped {record_id}: " in proc.stderr and reason in proc.stderr
     assert manifest["missing_signal"] == ["00010"]
     assert manifest["splits"]["train"]["records"] == 2
     assert manifest["splits"]["val"]["records"] == 1 and manifest["splits"]["test"]["records"] == 1
-    assert "5 skipped" in proc.stdout
+    assert "6 skipped" in proc.stdout
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("cache")) == [
+        "cache"
+    ]  # no .partial

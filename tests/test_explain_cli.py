@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from ecglab.checkpoint_meta import CheckpointMeta
+from ecglab.infer.files import read_ecg
 from ecglab.models import create_model
 from ecglab.train.checkpoint import save_checkpoint
 from helpers import run_cli, write_wfdb
@@ -73,3 +74,21 @@ def test_attention_of_an_inceptionformer_for_a_chosen_class(files, tmp_path):
     assert "explained AFIB" in proc.stdout and "with attention" in proc.stdout and out.stat().st_size > 50_000
     refused = explain_cli(str(record), "--model", str(wang), "--attention", "--out", str(out), check=False)
     assert refused.returncode == 2 and "no attention maps" in refused.stderr
+
+
+def test_bad_input_is_named_and_warnings_reach_the_figure(files, tmp_path):
+    record, wang, _ = files
+    dpi = explain_cli(str(record), "--model", str(wang), "--dpi", "5000", check=False)
+    assert dpi.returncode == 2 and "--dpi 5000: choose a resolution from 50 to 300" in dpi.stderr
+    np.savez(tmp_path / "archive.npz", x=np.zeros((12, 1000)))
+    (tmp_path / "archive.npz").rename(tmp_path / "archive.npy")
+    bad = explain_cli(str(tmp_path / "archive.npy"), "--model", str(wang), "--fs", "100", "--leads",
+                      ",".join(LEADS), check=False)  # fmt: skip
+    assert bad.returncode == 2 and f"{tmp_path / 'archive.npy'}: is an .npz archive" in bad.stderr
+    assert "Traceback" not in bad.stderr
+    x = read_ecg(record).x
+    x[7] = 0.0  # V2 flat
+    flat = write_wfdb(tmp_path / "flat_v2", x, 500, ["I", "II", "III", "AVR", "AVL", "AVF", *LEADS[6:]])
+    out = tmp_path / "flat.svg"
+    proc = explain_cli(str(flat), "--model", str(wang), "--out", str(out))
+    assert "warning: flat lead(s) V2" in proc.stdout and "WARNING: flat lead(s) V2" in out.read_text()

@@ -68,15 +68,17 @@ def test_chapman_csv_with_and_without_header(tmp_path):
     uv = _chapman_uv()
     bare = tmp_path / "MUSE_1.csv"
     np.savetxt(bare, uv, delimiter=",", fmt="%.1f")
-    rec = read_ecg(bare)
+    with pytest.raises(RecordError, match=r"MUSE_1.csv: .*does not state its sampling rate; pass --fs HZ"):
+        read_ecg(bare)  # no silent 500 Hz: the file does not say so
+    rec = read_ecg(bare, fs=500)
     _ok(rec, (12, 1200), 500.0, STANDARD_LEADS)
     np.testing.assert_allclose(rec.x, uv.T / 1000, rtol=1e-6)
     shuffled = [6, 0, 1, 2, 3, 4, 5, 7, 8, 9, 10, 11]  # V1 first, lower-case names: reordered
     named = tmp_path / "MUSE_2.csv"
     header = ",".join(STANDARD_LEADS[i].lower() for i in shuffled)
     np.savetxt(named, uv[:, shuffled], delimiter=",", fmt="%.1f", header=header, comments="")
-    np.testing.assert_allclose(read_ecg(named).x, rec.x)
-    assert read_ecg(bare, fs=250).fs == 250.0  # 500 Hz is assumed, --fs overrides
+    np.testing.assert_allclose(read_ecg(named, fs=500).x, rec.x)
+    assert read_ecg(bare, fs=250).fs == 250.0
 
 
 def test_edf(tmp_path):
@@ -152,3 +154,101 @@ def test_truncated_wfdb(tmp_path, ptbxl_root):
     (tmp_path / "00001_lr.dat").write_bytes(src.with_suffix(".dat").read_bytes()[:5000])
     with pytest.raises(RecordError, match=r"00001_lr.dat: truncated"):
         read_ecg(tmp_path / "00001_lr.hea")
+
+
+def _header_with(tmp_path, name, edit):
+    """A good 12-lead WFDB record `name`, its header text passed through `edit`."""
+    from helpers import write_wfdb
+
+    hea = write_wfdb(tmp_path / name, np.random.default_rng(3).normal(0, 0.3, (12, 1000)), 100)
+    hea.write_text(edit(hea.read_text()))
+    return hea
+
+
+def _field(text, column, value):
+    lines = text.splitlines()
+    tokens = lines[1].split()
+    tokens[column] = value
+    lines[1] = " ".join(tokens)
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(
+    "edit, problem",
+    [(lambda t: t.replace("1000.0(0)/mV", "e(0)/mV", 1), "line 2: ADC gain 'e' is not a number"),
+     (lambda t: _field(t, 4, "zz"), "line 2: ADC zero 'zz' is not a whole number"),
+     (lambda t: _field(t, 6, "x1"), "line 2: checksum 'x1' is not a whole number"),
+     (lambda t: t.replace("r 12 100", "r 0 100", 1), "line 1: says 0 signals"),
+     (lambda t: t.replace("r 12 100", "r twelve 100", 1), "number of signals 'twelve' is not a whole number"),
+     (lambda t: t.replace("r 12 100", "r 12 inf", 1), "sampling rate 'inf' is not a number"),
+     (lambda t: t.replace("r 12 100", "r 12 1e9", 1), "sampling rate 1e+09 Hz is outside 50-10000 Hz"),
+     (lambda t: t.replace("r 12 100", "r 12 0.01", 1), "sampling rate 0.01 Hz is outside 50-10000 Hz"),
+     (lambda t: t.replace("r.dat", "../elsewhere/r.dat"), "signal file '../elsewhere/r.dat' outside its own folder"),
+     (lambda t: t.replace("r.dat", "/etc/passwd"), "outside its own folder"),
+     (lambda t: t.replace("r.dat 16 ", "r.dat 99 "), "line 2: signal format '99' is not a WFDB format"),
+     (lambda t: t.replace("r.dat 16 ", "r.dat 16+99999999 "), "byte offset 99999999 lies past the end")],
+)  # fmt: skip
+def test_malformed_headers_are_named_in_user_words(tmp_path, edit, problem):
+    hea = _header_with(tmp_path, "r", edit)
+    stem = re.escape(str(hea.with_suffix("")))
+    with pytest.raises(
+        RecordError, match=rf"^{stem}\.(hea|dat): .*{re.escape(problem)}"
+    ):  # header or data file
+        read_ecg(hea)
+
+
+def test_limits_refuse_before_reading_and_are_configurable(tmp_path, monkeypatch):
+    from ecglab.infer.limits import Limits
+
+    x = np.random.default_rng(4).normal(size=(12, 2000)).astype(np.float32)
+    np.save(tmp_path / "a.npy", x)
+    leads = list(STANDARD_LEADS)
+    with pytest.raises(
+        RecordError, match=r"sampling rate 0.001 Hz is outside 50-10000 Hz; give the true rate"
+    ):
+        read_ecg(tmp_path / "a.npy", fs=0.001, leads=leads)
+    with pytest.raises(RecordError, match=r"0.7 minutes long; records up to 0.5 minutes"):
+        read_ecg(tmp_path / "a.npy", fs=50, leads=leads, limits=Limits(max_minutes=0.5))
+    monkeypatch.setenv("ECGLAB_MIN_FS", "0.5")
+    assert read_ecg(tmp_path / "a.npy", fs=1, leads=leads).fs == 1.0
+    monkeypatch.setenv("ECGLAB_MAX_MINUTES", "soon")
+    with pytest.raises(ValueError, match="ECGLAB_MAX_MINUTES='soon' is not a number"):
+        Limits.from_env()
+    with pytest.raises(
+        RecordError, match="resampling 1 Hz to the model's 500 Hz is a factor of 500, over the limit of 100"
+    ):
+        Limits().check_resample("a.npy", 1.0, 500.0)
+
+
+def test_arrays_that_are_not_an_ecg(tmp_path):
+    leads = ["I", "II"]
+    np.save(tmp_path / "complex.npy", np.ones((2, 500), np.complex64))
+    np.savez(tmp_path / "archive.npz", x=np.ones((2, 500)))
+    shutil.move(tmp_path / "archive.npz", tmp_path / "archive.npy")
+    np.save(tmp_path / "huge.npy", np.full((2, 500), 1e300))
+    cases = {"complex.npy": "holds complex numbers", "archive.npy": "is an .npz archive, not one .npy array",
+             "huge.npy": "1000 NaN or infinite sample"}  # fmt: skip
+    for name, problem in cases.items():
+        with pytest.raises(RecordError, match=rf"{name}: {problem}"):
+            read_ecg(tmp_path / name, fs=100, leads=leads)
+
+
+def test_csv_rate_from_its_header_comment(tmp_path):
+    x = np.random.default_rng(5).normal(size=(3, 700)).astype(np.float32)
+    path = tmp_path / "stated.csv"
+    np.savetxt(path, x.T, delimiter=",", header="# fs=250 Hz\nI,II,V2", comments="", fmt="%.6f")
+    rec = read_ecg(path)
+    _ok(rec, (3, 700), 250.0, ["I", "II", "V2"])
+    np.testing.assert_allclose(rec.x, x, atol=1e-5)
+
+
+def test_truncated_edf_is_an_error(tmp_path):
+    edfio = pytest.importorskip("edfio")
+    x = np.random.default_rng(6).normal(scale=0.5, size=(2, 1000))
+    signals = [edfio.EdfSignal(x[i] * 1000, 100, label=name, physical_dimension="uV", physical_range=(-5000, 5000))
+               for i, name in enumerate(["I", "II"])]  # fmt: skip
+    edfio.Edf(signals).write(tmp_path / "whole.edf")
+    data = (tmp_path / "whole.edf").read_bytes()
+    (tmp_path / "cut.edf").write_bytes(data[: len(data) * 2 // 3])
+    with pytest.raises(RecordError, match=r"cut.edf: truncated \(.*\); copy the whole file again"):
+        read_ecg(tmp_path / "cut.edf")

@@ -71,7 +71,7 @@ def test_csv_format(checkpoint, ptbxl_root):
     proc = run_cli("predict", *files, "--model", str(checkpoint), "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(proc.stdout)))
     assert [r["record"] for r in rows] == files
-    assert list(rows[0]) == ["record", "model", *CLASSES, "labels", "error"]
+    assert list(rows[0]) == ["record", "model", *CLASSES, "labels", "warnings", "error"]
     for r in rows:
         assert sum(float(r[c]) for c in CLASSES) == pytest.approx(1.0, abs=1e-5) and r["labels"] in CLASSES
 
@@ -103,6 +103,7 @@ def test_long_records_are_windowed(checkpoint, cpsc2018_root, cinc2020_root):
     np.testing.assert_allclose(windows.std(axis=-1), 1, atol=1e-3)
     s0001 = predictor.predict(read_ecg(cinc2020_root / "ptb/S0001.hea"))  # 38.4 s at 1000 Hz
     assert s0001.windows == 4
+    assert s0001.warnings[0].startswith("every lead spans under 20 µV")  # its header's gain is 1000x too high
     probs = predictor.run(predictor.windows(read_ecg(cinc2020_root / "ptb/S0001.hea"))[0])
     exp = np.exp(probs - probs.max(axis=1, keepdims=True))
     expected = (exp / exp.sum(axis=1, keepdims=True)).mean(axis=0)  # window probabilities, averaged

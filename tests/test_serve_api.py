@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -16,11 +17,11 @@ httpx = pytest.importorskip("httpx", reason="the serve tests talk HTTP with http
 
 from helpers import run_cli, write_wfdb  # noqa: E402
 from infer_helpers import CLASSES, make_checkpoint  # noqa: E402
-from serve_helpers import running_server  # noqa: E402
+from serve_helpers import client_port, running_server  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-PREDICTION_KEYS = {"record", "model", "probabilities", "labels"}  # `ecglab predict --format json`
+PREDICTION_KEYS = {"record", "model", "probabilities", "labels", "warnings"}  # `ecglab predict --format json`
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +36,7 @@ def checkpoint(work) -> Path:
 
 @pytest.fixture(scope="module")
 def server(work, checkpoint):
-    with running_server(checkpoint, work, "--max-upload-mb", "1") as server:
+    with running_server(checkpoint, work, "--max-upload-mb", "1", "--body-timeout", "2") as server:
         yield server
 
 
@@ -87,9 +88,19 @@ def test_openapi_schema_lists_the_endpoints(client):
     schema = client.get("/openapi.json").json()
     assert {"/health", "/predict", "/explain"} <= set(schema["paths"])
     for path in ("/predict", "/explain"):
-        body = schema["paths"][path]["post"]["requestBody"]["content"]
-        assert "files" in body["multipart/form-data"]["schema"]["properties"]
-        assert {"413", "415", "422"} <= set(schema["paths"][path]["post"]["responses"])
+        fields = schema["paths"][path]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+        assert (
+            fields["properties"]["files"]["minItems"] == 1
+            and ".hea" in fields["properties"]["files"]["description"]
+        )
+        assert fields["properties"]["fs"]["exclusiveMinimum"] == 0
+        responses = schema["paths"][path]["post"]["responses"]
+        assert {"403", "408", "413", "415", "422", "503"} <= set(responses)
+        assert responses["422"]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/Problem"
+        }
+    refused = client.post("/explain?dpi=1000", files=[("files", ("r.npy", b"x"))])
+    assert refused.status_code == 422 and "dpi" in refused.json()["detail"]  # as the schema says: a string
 
 
 def test_page_and_its_files_come_from_the_server(client):
@@ -128,7 +139,7 @@ def test_predict_npy_with_fields(client, work):
 
 
 def test_predict_several_records_explain_one(server, client, record, work):
-    np.save(work / "second.npy", np.ones((12, 1000), dtype=np.float32))
+    np.save(work / "second.npy", np.random.default_rng(1).normal(0, 0.3, (12, 1000)).astype(np.float32))
     both = files(*record, work / "second.npy")
     response = client.post(
         "/predict", files=both, data={"fs": "100", "leads": ",".join(server.health()["leads"])}
@@ -158,7 +169,9 @@ def test_explain_unknown_class(server, client, record):
 
 
 def test_explain_refuses_a_long_record(server, client, work):
-    np.save(work / "long.npy", np.zeros((12, 13_000), dtype=np.float32))  # 130 s at 100 Hz
+    np.save(
+        work / "long.npy", np.random.default_rng(2).normal(0, 0.3, (12, 13_000)).astype(np.float32)
+    )  # 130 s
     data = {"fs": "100", "leads": ",".join(server.health()["leads"])}
     assert_refused(
         server, client.post("/explain", files=files(work / "long.npy"), data=data), 422, "long.npy", "120 s"
@@ -229,12 +242,16 @@ def test_file_names_with_folders_are_refused(server, client, record, name):
     assert_refused(server, response, 400, "name", Path(name.replace("\\", "/")).name)
 
 
-@pytest.mark.parametrize("target", ["../../etc/passwd", "/etc/passwd", "other.dat"])
-def test_header_cannot_name_a_file_that_was_not_uploaded(server, client, record, target):
+@pytest.mark.parametrize(
+    "target, words",
+    [("../../etc/passwd", ("outside its own folder",)), ("/etc/passwd", ("outside its own folder",)),
+     ("other.dat", ("not uploaded",))],
+)  # fmt: skip
+def test_header_cannot_name_a_file_that_was_not_uploaded(server, client, record, target, words):
     header = record[0].read_text().replace("r001.dat", target)
     response = client.post("/predict", files=[("files", ("r001.hea", header.encode())),
                                               ("files", ("r001.dat", record[1].read_bytes()))])  # fmt: skip
-    assert_refused(server, response, 422, "r001.hea", "not uploaded")
+    assert_refused(server, response, 422, "r001.hea", *words)
 
 
 def test_wrong_lead_count_names_the_missing_leads(server, client, work):
@@ -269,6 +286,94 @@ def test_load_from_a_second_process_loses_nothing(server, record):
     assert proc.returncode == 0, report
     assert report["answered"] == report["ok"] == 300 and report["statuses"] == {"200": 300}
     assert server.health()["status"] == "ok"
+    assert server.leftovers() == []
+
+
+def _edited(record, edit) -> list[tuple]:
+    header = edit(record[0].read_text())
+    return [("files", ("r001.hea", header.encode())), ("files", ("r001.dat", record[1].read_bytes()))]
+
+
+def _signal_field(column: int, value: str):
+    def edit(text: str) -> str:
+        lines = text.splitlines()
+        tokens = lines[1].split()
+        tokens[column] = value
+        return "\n".join([lines[0], " ".join(tokens), *lines[2:]]) + "\n"
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    "edit, words",
+    [(lambda t: t.replace("1000.0(0)/mV", "e(0)/mV", 1), ("line 2: ADC gain 'e' is not a number",)),
+     (_signal_field(4, "zz"), ("ADC zero 'zz' is not a whole number",)),
+     (_signal_field(6, "12a"), ("checksum '12a' is not a whole number",)),
+     (lambda t: t.replace("r001 12 100", "r001 0 100", 1), ("says 0 signals",)),
+     (lambda t: t.replace("r001 12 100", "r001 12 1e9", 1), ("1e+09 Hz is outside 50-10000 Hz",)),
+     (lambda t: t.replace("r001 12 100", "r001 12 inf", 1), ("sampling rate 'inf' is not a number",)),
+     (lambda t: t.replace("r001 12 100", "r001 12 0.01", 1), ("0.01 Hz is outside 50-10000 Hz",))],
+)  # fmt: skip
+def test_malformed_header_is_422_and_the_connection_serves_the_next(server, client, record, edit, words):
+    refused = client.post("/predict", files=_edited(record, edit))
+    assert_refused(server, refused, 422, "r001.hea", *words)
+    served = client.post("/predict", files=files(*record))
+    assert served.status_code == 200 and client_port(served) == client_port(
+        refused
+    )  # one keep-alive connection
+
+
+def test_flat_record_refused_flat_lead_warned(server, client, work):
+    leads = ",".join(server.health()["leads"])
+    np.save(work / "flat.npy", np.zeros((12, 1000), dtype=np.float32))
+    response = client.post("/predict", files=files(work / "flat.npy"), data={"fs": "100", "leads": leads})
+    assert_refused(server, response, 422, "flat.npy", "no ECG to classify")
+    x = np.random.default_rng(3).normal(0, 0.3, (12, 1000)).astype(np.float32)
+    x[0] = 0.0
+    np.save(work / "flat_i.npy", x)
+    response = client.post("/predict", files=files(work / "flat_i.npy"), data={"fs": "100", "leads": leads})
+    assert response.status_code == 200 and response.json()["predictions"][0]["warnings"][0].startswith(
+        "flat lead(s) I "
+    )
+
+
+def test_rate_outside_the_limits_is_refused(server, client, work):
+    np.save(work / "rate.npy", np.random.default_rng(4).normal(0, 0.3, (12, 1000)).astype(np.float32))
+    response = client.post("/predict", files=files(work / "rate.npy"), data={"fs": "0.001", "leads": "I"})
+    assert_refused(server, response, 400, "0.001 Hz is outside 50-10000 Hz", "ECGLAB_MIN_FS")
+
+
+def test_stalled_body_is_408(server):
+    port = int(server.url.rsplit(":", 1)[1])
+    head = ("POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n"
+            "Content-Type: multipart/form-data; boundary=b\r\n\r\n--b\r\n")  # fmt: skip
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(head.encode())  # ...and then nothing: the server gives up after --body-timeout 2
+        answer = b"".join(iter(lambda: sock.recv(65536), b"")).decode()  # until the server closes
+    assert answer.startswith("HTTP/1.1 408") and "the upload stalled: nothing arrived for 2 s" in answer
+    assert server.health()["status"] == "ok" and server.leftovers() == []
+
+
+def test_foreign_host_and_cross_origin_posts_are_refused(server, client, record):
+    foreign = client.get("/health", headers={"Host": "rebound.example:8000"})
+    assert_refused(server, foreign, 400, "'rebound.example'", "--allow-host")
+    cross = client.post("/predict", files=files(*record), headers={"Origin": "http://evil.example"})
+    assert_refused(server, cross, 403, "cross-origin", "evil.example")
+    other_port = client.post("/predict", files=files(*record), headers={"Origin": "http://127.0.0.1:1"})
+    assert_refused(server, other_port, 403, "cross-origin")
+    same = client.post("/predict", files=files(*record), headers={"Origin": server.url})
+    assert same.status_code == 200, same.text
+    assert "frame-ancestors 'none'" in client.get("/").headers["content-security-policy"]
+
+
+def test_load_with_bad_uploads_interleaved_drops_nothing(server, record):
+    command = [sys.executable, str(REPO / "benchmarks" / "serve_load.py"), "--url", server.url, "--requests", "40",
+               "--concurrency", "2", "--predict-every", "2", "--bad-every", "2", *map(str, record)]  # fmt: skip
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    report = json.loads(proc.stdout)
+    assert proc.returncode == 0, report
+    assert report["ok"] == 40 and report["bad_uploads"] == 10
+    assert report["server_errors"] == 0 and report["dropped"] == 0
     assert server.leftovers() == []
 
 

@@ -32,7 +32,9 @@ def explain(
     attention: bool = typer.Option(
         False, "--attention", help="InceptionFormer: draw attention, not Grad-CAM"
     ),
-    dpi: int = typer.Option(200, "--dpi", help="PNG resolution; 1 mm of paper stays 1 mm at any dpi"),
+    dpi: int = typer.Option(
+        200, "--dpi", help="PNG resolution, 50 to 300; 1 mm of paper stays 1 mm at any dpi"
+    ),
     fs: float = typer.Option(None, "--fs", help="sampling rate, Hz, for files that don't state it"),
     leads: str = typer.Option(
         None, "--leads", help="lead names, e.g. I,II,V1, for files that don't name them"
@@ -43,31 +45,48 @@ def explain(
     from ecglab.explain.plot import output_paths, plot_ecg, save_figure
     from ecglab.explain.relevance import record_relevance
     from ecglab.infer import resolve_model
-    from ecglab.infer.files import parse_leads, read_ecg, select_leads
+    from ecglab.infer.files import as_record_error, parse_leads, read_ecg, select_leads
+    from ecglab.infer.limits import Limits, check_dpi
     from ecglab.infer.predictor import Predictor
 
     record = path.name[: -len(path.suffix)] if path.suffix else path.name
     out = out or Path(f"{record}_explain.png")
     try:
+        check_dpi(dpi)
+        limits = Limits.from_env()
+        if fs is not None:
+            limits.check_rate("--fs", fs)
         output_paths(out)  # a bad suffix fails before the model runs
         folder, name = resolve_model(model)
         predictor = Predictor.from_checkpoint(folder, name=name)
-        rec = read_ecg(path, fs=fs, leads=parse_leads(leads), units=units)
-        if class_name is not None and class_name not in predictor.classes:
-            raise ValueError(
-                f"{name}: unknown class {class_name!r}; the model's classes: {', '.join(predictor.classes)}"
-            )
-        probs = predictor.predict(rec, str(path)).probabilities
+    except (FileNotFoundError, ValueError, OSError) as exc:
+        fail(str(exc))
+    if class_name is not None and class_name not in predictor.classes:
+        fail(f"{name}: unknown class {class_name!r}; the model's classes: {', '.join(predictor.classes)}")
+    try:
+        rec = read_ecg(path, fs=fs, leads=parse_leads(leads), units=units, limits=limits)
+        result = predictor.predict(rec, str(path))
+        probs = result.probabilities
         target = class_name or max(probs, key=probs.get)
         relevance, method = record_relevance(
             predictor, rec, predictor.classes.index(target), layer, attention
         )
-        title = f"{record}   ·   {target}  p = {probs[target]:.2f}   ·   {method}   ·   model {name}"
+    except Exception as exc:  # whatever a corrupt file makes a reader raise, name the file
+        fail(str(as_record_error(path, exc)))
+    for note in result.warnings:
+        typer.echo(f"warning: {path}: {note}", err=True)
+    title = f"{record}   ·   {target}  p = {probs[target]:.2f}   ·   {method}   ·   model {name}"
+    note = "; ".join(
+        [f"shaded: {method} relevance for {target}", *(f"WARNING: {w}" for w in result.warnings)]
+    )
+    try:
         fig = plot_ecg(select_leads(rec, predictor.lead_names), rec.fs, predictor.lead_names, relevance,
-                       title=title, note=f"shaded: {method} relevance for {target}")  # fmt: skip
+                       title=title, note=note)  # fmt: skip
         written = save_figure(fig, out, dpi)
-    except (FileNotFoundError, ValueError, OSError) as exc:  # RecordError is a ValueError
+    except (ValueError, OSError) as exc:
         fail(str(exc))
     typer.echo(f"{path}: explained {target} (p = {probs[target]:.3f}) with {method}")
+    for note in result.warnings:
+        typer.echo(f"warning: {note}")
     for figure in written:
         typer.echo(str(figure))

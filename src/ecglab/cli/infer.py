@@ -31,7 +31,8 @@ def predict(
 ) -> None:
     """Class probabilities and decisions for each file; exit code 1 when any file could not be scored."""
     from ecglab.infer import resolve_model
-    from ecglab.infer.files import UNITS, parse_leads, read_ecg
+    from ecglab.infer.files import UNITS, as_record_error, parse_leads, read_ecg
+    from ecglab.infer.limits import Limits
     from ecglab.infer.predictor import Predictor
 
     if format not in FORMATS:
@@ -39,6 +40,9 @@ def predict(
     if units is not None and units.lower() not in UNITS:
         fail(f"unknown units {units!r}; use mV or uV")
     try:
+        limits = Limits.from_env()
+        if fs is not None:
+            limits.check_rate("--fs", fs)
         folder, name = resolve_model(model)
         predictor = Predictor.from_checkpoint(folder, name=name, runtime=runtime, onnx_path=onnx, trust=trust)
     except (FileNotFoundError, ValueError, ImportError) as exc:
@@ -46,14 +50,13 @@ def predict(
     results = []
     for path in paths:
         try:
-            result = predictor.predict(
-                read_ecg(path, fs=fs, leads=parse_leads(leads), units=units), str(path)
-            )
+            rec = read_ecg(path, fs=fs, leads=parse_leads(leads), units=units, limits=limits)
+            result = predictor.predict(rec, str(path))
             for note in result.warnings:
                 typer.echo(f"warning: {path}: {note}", err=True)
             results.append(result)
-        except (ValueError, OSError) as exc:  # RecordError is a ValueError; one bad file spares the others
-            results.append({"record": str(path), "error": str(exc)})
+        except Exception as exc:  # one bad file spares the others, whatever it raises
+            results.append({"record": str(path), "error": str(as_record_error(path, exc))})
     _print(results, predictor, format)
     if any(isinstance(r, dict) for r in results):
         raise typer.Exit(1)
@@ -82,13 +85,15 @@ def _print(results: list, predictor, format: str) -> None:
         typer.echo(json.dumps([r if isinstance(r, dict) else r.to_json() for r in results], indent=1))
     elif format == "csv":
         writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(["record", "model", *predictor.classes, "labels", "error"])
+        writer.writerow(["record", "model", *predictor.classes, "labels", "warnings", "error"])
         for r in results:
             if isinstance(r, dict):
-                writer.writerow([r["record"], predictor.name, *[""] * len(predictor.classes), "", r["error"]])
+                writer.writerow(
+                    [r["record"], predictor.name, *[""] * len(predictor.classes), "", "", r["error"]]
+                )
             else:
                 probs = [f"{r.probabilities[c]:.6f}" for c in predictor.classes]
-                writer.writerow([r.record, r.model, *probs, ";".join(r.labels), ""])
+                writer.writerow([r.record, r.model, *probs, ";".join(r.labels), "; ".join(r.warnings), ""])
     else:
         _print_tables(results, predictor)
 
@@ -115,6 +120,8 @@ def _print_tables(results: list, predictor) -> None:
             )
             table.add_row(cls, f"{r.probabilities[cls]:.3f}", limit, "yes" if cls in r.labels else "")
         console.print(table)
+        for note in r.warnings:
+            console.print(f"warning: {note}", soft_wrap=True, highlight=False, markup=False)
 
 
 def example(

@@ -15,21 +15,40 @@ def serve(
     port: int = typer.Option(8000, "--port", "-p", help="TCP port"),
     model: str = typer.Option(None, "--model", "-m", help="checkpoint folder or shipped model name"),
     max_upload_mb: float = typer.Option(20.0, "--max-upload-mb", help="largest request body accepted, MB"),
+    allow_host: list[str] = typer.Option(
+        [], "--allow-host", help="a Host name to answer to besides loopback and --host (repeatable)"
+    ),
+    request_timeout: float = typer.Option(
+        30.0, "--request-timeout", help="seconds one request may wait for and use the model (503 after)"
+    ),
+    body_timeout: float = typer.Option(
+        15.0, "--body-timeout", help="seconds an upload may stall before it is refused (408)"
+    ),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level: warning, info, debug"),
 ) -> None:
-    """Serve the model: POST ECG files to /predict or /explain, or open the web page at /."""
+    """Serve the model: POST ECG files to /predict or /explain, or open the web page at /.
+
+    Record limits (rate, length, resampling) come from ECGLAB_MIN_FS, ECGLAB_MAX_FS,
+    ECGLAB_MAX_MINUTES and ECGLAB_MAX_RESAMPLE.
+    """
     try:
         import uvicorn
 
         from ecglab.serve.app import create_app
+        from ecglab.serve.gate import allowed_hosts
     except ImportError as exc:
         fail(f"ecglab serve needs {SERVE_EXTRAS} ({exc}); pip install {SERVE_EXTRAS}")
     if log_level.lower() not in LOG_LEVELS:
         fail(f"--log-level {log_level!r}: choose one of {', '.join(LOG_LEVELS)}")
-    if not max_upload_mb > 0:
-        fail(f"--max-upload-mb {max_upload_mb:g}: give a positive size in MB")
+    for option, value in (("--max-upload-mb", max_upload_mb), ("--request-timeout", request_timeout),
+                          ("--body-timeout", body_timeout)):  # fmt: skip
+        if not value > 0:
+            fail(f"{option} {value:g}: give a positive number")
     try:
-        app = create_app(model, max_upload_bytes=int(max_upload_mb * 1024 * 1024))
+        app = create_app(
+            model, max_upload_bytes=int(max_upload_mb * 1024 * 1024), hosts=allowed_hosts(host, allow_host),
+            request_timeout_s=request_timeout, body_timeout_s=body_timeout,
+        )  # fmt: skip
     except (FileNotFoundError, ValueError, OSError) as exc:
         fail(str(exc))
     typer.echo(f"serving {app.state.service.name} on http://{host}:{port}/  (Ctrl+C stops)", err=True)

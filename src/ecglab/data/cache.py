@@ -60,7 +60,11 @@ _WORKER_READER: Reader | None = None
 
 
 def _decode(args: tuple[str, PrepareSettings]) -> tuple[str, np.ndarray | None, str | None]:
-    """Load, resample, filter and pad one record; a RecordError becomes a reason string."""
+    """Load, resample, filter and pad one record; any failure becomes a reason string.
+
+    A RecordError gives its own words; anything else a corrupt file makes a library raise is named
+    with its type, so one bad record never stops the build.
+    """
     record_id, settings = args
     reader = _WORKER_READER
     try:
@@ -73,6 +77,8 @@ def _decode(args: tuple[str, PrepareSettings]) -> tuple[str, np.ndarray | None, 
         return record_id, np.ascontiguousarray(x.T, dtype=np.float32), None
     except RecordError as exc:
         return record_id, None, exc.problem
+    except Exception as exc:
+        return record_id, None, f"could not be decoded ({type(exc).__name__}: {exc})"
 
 
 def _write_npy(raw_path: Path, npy_path: Path, n_rows: int, n_cols: int) -> None:
@@ -122,6 +128,20 @@ def prepare(
     tmp = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
+    try:
+        manifest = _build(reader, records, settings, tmp, manifest, workers, on_progress)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # no partial cache is left behind
+        raise
+    manifest["seconds_to_build"] = round(time.perf_counter() - started, 2)
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, default=str))
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    return manifest, True
+
+
+def _build(reader, records, settings, tmp: Path, manifest: dict, workers: int, on_progress) -> dict:
+    """Decode every record into `tmp`; the manifest with the counts and skipped records."""
     splits = split_of(records["fold"], settings.val_fold, settings.test_fold)
     skipped = [
         dict(zip(("record_id", "path", "reason"), row, strict=True))
@@ -162,12 +182,8 @@ def prepare(
         "splits": {s: {"records": int((meta["split"] == s).sum()), "samples": offsets[s]} for s in SPLITS},
         "skipped": skipped,
         "missing_signal": reader.records.index[reader.records["path"] == ""].tolist(),
-        "seconds_to_build": round(time.perf_counter() - started, 2),
     }
-    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, default=str))
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)
-    return manifest, True
+    return manifest
 
 
 def _jsonable(labels):

@@ -18,6 +18,21 @@ import wfdb
 from ecglab.data.errors import RecordError
 
 _GAIN = re.compile(r"^([-+\d.eE]+)(?:\(([-+\d]+)\))?(?:/(\S+))?$")
+FORMATS = (
+    "8",
+    "16",
+    "24",
+    "32",
+    "61",
+    "80",
+    "160",
+    "212",
+    "310",
+    "311",
+    "508",
+    "516",
+    "524",
+)  # what wfdb decodes
 _TO_MV = {"mv": 1.0, "uv": 1e-3, "µv": 1e-3, "μv": 1e-3, "v": 1e3, "nv": 1e-6}
 
 
@@ -51,52 +66,97 @@ class Header:
         return self.path.with_name(self.signals[0].file)
 
 
-def _parse_signal(line: str, path: Path) -> Signal:
+def _number(text: str, kind, path: Path, what: str, line_no: int):
+    """`kind(text)` (int or a finite float); a RecordError naming the header line and the field otherwise."""
+    try:
+        value = kind(text)
+    except ValueError:
+        value = None
+    if value is None or (kind is float and not np.isfinite(value)):
+        raise RecordError(
+            path, f"line {line_no}: {what} {text!r} is not a {'whole ' if kind is int else ''}number"
+        )
+    return value
+
+
+def _signal_file(name: str, path: Path, line_no: int) -> str:
+    """The signal file a header names, which must sit beside the header (no folders, no `..`)."""
+    if "/" in name or "\\" in name or name in (".", ".."):
+        raise RecordError(
+            path,
+            f"line {line_no}: names its signal file {name!r} outside its own folder; "
+            "a header's signal file must sit beside it",
+        )
+    return name
+
+
+def _parse_signal(line: str, path: Path, line_no: int) -> Signal:
     tok = line.split()
     if len(tok) < 2:
-        raise RecordError(path, f"malformed signal line {line!r}")
+        raise RecordError(path, f"line {line_no}: malformed signal line {line!r}")
     fmt, _, offset = tok[1].partition("+")
     fmt = re.split(r"[x:]", fmt)[0]
+    if fmt not in FORMATS:
+        raise RecordError(
+            path, f"line {line_no}: signal format {fmt!r} is not a WFDB format ({', '.join(FORMATS)})"
+        )
     gain, baseline, units = 200.0, None, "mV"
     if len(tok) > 2:
         m = _GAIN.match(tok[2])
         if not m:
-            raise RecordError(path, f"malformed gain {tok[2]!r}")
-        gain = float(m.group(1)) or 200.0
-        baseline = int(m.group(2)) if m.group(2) else None
+            raise RecordError(path, f"line {line_no}: malformed gain {tok[2]!r}")
+        gain = _number(m.group(1), float, path, "ADC gain", line_no) or 200.0
+        baseline = _number(m.group(2), int, path, "baseline", line_no) if m.group(2) else None
         units = m.group(3) or "mV"
-    adc_zero = int(tok[4]) if len(tok) > 4 else 0
-    # A checksum of 0 means "not computed" in converted files (CinC 2017 writes 0 throughout).
-    checksum = int(tok[6]) if len(tok) > 6 and int(tok[6]) != 0 else None
+    adc_zero = _number(tok[4], int, path, "ADC zero", line_no) if len(tok) > 4 else 0
+    checksum = _number(tok[6], int, path, "checksum", line_no) if len(tok) > 6 else 0
     name = " ".join(tok[8:]) if len(tok) > 8 else f"sig{len(tok)}"
     return Signal(
-        tok[0], fmt, int(offset or 0), gain, adc_zero if baseline is None else baseline, units, checksum, name
-    )
+        _signal_file(tok[0], path, line_no), fmt, _number(offset or "0", int, path, "byte offset", line_no),
+        gain, adc_zero if baseline is None else baseline, units,
+        checksum or None,  # 0 means "not computed" in converted files (CinC 2017 writes 0 throughout)
+        name,
+    )  # fmt: skip
 
 
 def read_header(hea_path: str | Path) -> Header:
-    """Parse a `.hea` file; tolerant of the CinC quirks, strict about what the data needs."""
+    """Parse a `.hea` file; tolerant of the CinC quirks, strict about what the data needs.
+
+    Every malformed field is a RecordError naming the header, the line and the field.
+    """
     path = Path(hea_path)
     try:
         text = path.read_text(encoding="latin-1")
     except FileNotFoundError:
         raise RecordError(path, "header file is missing") from None
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    body = [ln for ln in lines if not ln.startswith("#")]
+    numbered = [(i, ln.strip()) for i, ln in enumerate(text.splitlines(), start=1) if ln.strip()]
+    body = [(i, ln) for i, ln in numbered if not ln.startswith("#")]
     if not body:
         raise RecordError(path, "empty header")
-    rec = body[0].split()
-    try:
-        n_sig = int(rec[1])
-        fs = float(rec[2].split("/")[0].split("(")[0]) if len(rec) > 2 else 250.0
-        n_samples = int(rec[3]) if len(rec) > 3 else 0
-    except (IndexError, ValueError):
-        raise RecordError(path, f"malformed record line {body[0]!r}") from None
-    signals = tuple(_parse_signal(ln, path) for ln in body[1 : 1 + n_sig])
+    line_no, record_line = body[0]
+    rec = record_line.split()
+    if len(rec) < 2:
+        raise RecordError(
+            path, f"line {line_no}: record line {record_line!r} does not give the number of signals"
+        )
+    n_sig = _number(rec[1], int, path, "number of signals", line_no)
+    fs = (
+        _number(rec[2].split("/")[0].split("(")[0], float, path, "sampling rate", line_no)
+        if len(rec) > 2
+        else 250.0
+    )
+    n_samples = _number(rec[3], int, path, "number of samples", line_no) if len(rec) > 3 else 0
+    if n_sig < 1:
+        raise RecordError(path, f"line {line_no}: says {n_sig} signals; a record needs at least one")
+    if fs <= 0 or n_samples < 0:
+        raise RecordError(
+            path, f"line {line_no}: sampling rate {fs:g} Hz and {n_samples} samples are not possible"
+        )
+    signals = tuple(_parse_signal(ln, path, i) for i, ln in body[1 : 1 + n_sig])
     if len(signals) != n_sig:
         raise RecordError(path, f"record line says {n_sig} signals, header describes {len(signals)}")
     comments = {}
-    for ln in lines:
+    for _, ln in numbered:
         if ln.startswith("#") and ":" in ln:
             key, _, value = ln.lstrip("#").partition(":")
             comments[key.strip()] = value.strip()
@@ -123,7 +183,12 @@ def _digital(header: Header) -> np.ndarray:
     if data_path.suffix == ".mat":
         return np.atleast_2d(read_mat_variable(data_path, "val", "variable"))
     if header.signals[0].fmt == "16" and len({s.file for s in header.signals}) == 1:
-        raw = np.fromfile(data_path, dtype="<i2", offset=header.signals[0].byte_offset)
+        offset, size = header.signals[0].byte_offset, data_path.stat().st_size
+        if offset > size:
+            raise RecordError(
+                data_path, f"the header's byte offset {offset} lies past the end of this {size}-byte file"
+            )
+        raw = np.fromfile(data_path, dtype="<i2", offset=offset)
         if header.n_samples and raw.size < header.n_sig * header.n_samples:
             raise RecordError(
                 data_path,

@@ -2,15 +2,18 @@
 
 The extension picks the reader: `.hea` (and `.dat` or a CinC `.mat` beside it) is WFDB; a `.mat`
 alone is the original CPSC 2018 release (struct `ECG`, 500 Hz); `.csv` is a Chapman-Shaoxing
-file (12 lead columns, µV, 500 Hz) unless `leads` is given or its columns are other leads, then
-a generic table (samples x leads, mV); `.npy` is an array (leads, samples) or (samples, leads);
+file (12 lead columns, µV) unless `leads` is given, its columns are other leads or a leading
+`# fs=HZ` comment states its rate, then a generic table (samples x leads, mV); a CSV needs `fs`
+unless that comment states it. `.npy` is an array (leads, samples) or (samples, leads);
 `.edf`/`.bdf` go through edfio. Files whose format fixes rate, units and lead names (WFDB, EDF,
-CPSC 2018) ignore `fs`, `units` and `leads`; the others need what they don't state.
+CPSC 2018) ignore `fs`, `units` and `leads`; the others need what they don't state. Every
+reading passes `quality.check_samples` and the rate and length `limits`.
 """
 
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,12 +22,15 @@ import numpy as np
 
 from ecglab.data.errors import RecordError
 from ecglab.data.leads import STANDARD_LEADS, canonical_lead
+from ecglab.infer.limits import Limits
+from ecglab.infer.quality import check_samples
 
 SUFFIXES = (".hea", ".dat", ".mat", ".csv", ".npy", ".edf", ".bdf")
 CPSC_FS = 500.0
 CHAPMAN_FS = 500.0
 UNITS = {"mv": 1.0, "uv": 1e-3, "µv": 1e-3, "μv": 1e-3, "v": 1e3}
 _PREFIX = re.compile(r"^(ecg|ekg|lead)[\s_:.-]*", re.IGNORECASE)
+_STATED_FS = re.compile(r"^#.*?(?:fs|rate|frequency)\s*[:=]?\s*([0-9]+(?:\.[0-9]+)?)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -38,10 +44,15 @@ class Recording:
 
 
 def read_ecg(
-    path: str | Path, *, fs: float | None = None, leads: Sequence[str] | None = None, units: str | None = None
-) -> Recording:
-    """Read any supported file; every problem is a RecordError naming the file and the fix."""
+    path: str | Path, *, fs: float | None = None, leads: Sequence[str] | None = None, units: str | None = None,
+    limits: Limits | None = None,
+) -> Recording:  # fmt: skip
+    """Read any supported file; every problem is a RecordError naming the file and the fix.
+
+    A rate or length outside `limits` (default: `Limits.from_env()`) is refused before the samples are read.
+    """
     path = Path(path)
+    limits = limits or Limits.from_env()
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES and path.with_name(path.name + ".hea").is_file():
         path, suffix = path.with_name(path.name + ".hea"), ".hea"  # a WFDB record name without extension
@@ -53,17 +64,32 @@ def read_ecg(
         raise RecordError(path, "no such file")
     if units is not None and units.lower() not in UNITS:
         raise RecordError(path, f"unknown units {units!r}; use mV or uV")
+    if fs is not None:
+        limits.check_rate(path, fs)
     if suffix in (".hea", ".dat"):
-        x, rate, names = _read_wfdb(path)
+        x, rate, names = _read_wfdb(path, limits)
     elif suffix == ".mat":
-        x, rate, names = _read_mat(path)
+        x, rate, names = _read_mat(path, limits)
     elif suffix == ".csv":
         x, rate, names = _read_csv(path, fs, leads, units)
     elif suffix == ".npy":
         x, rate, names = _read_npy(path, fs, leads, units)
     else:
         x, rate, names = _read_edf(path, units)
-    return _checked(Recording(path, x, float(rate), tuple(names)))
+    return _checked(Recording(path, x, float(rate), tuple(names)), limits)
+
+
+def as_record_error(path: str | Path, exc: Exception) -> RecordError:
+    """Any failure while reading or scoring `path` as a RecordError naming the file.
+
+    A corrupt file can make a third-party reader raise anything; one such file must not take the
+    others of a batch down, and its message must still say which file it was.
+    """
+    if isinstance(exc, RecordError):
+        return exc
+    if isinstance(exc, OSError) and exc.strerror:
+        return RecordError(path, f"could not be read ({exc.strerror})")
+    return RecordError(path, f"could not be read or scored ({type(exc).__name__}: {exc})")
 
 
 def lead_key(name: str) -> str | None:
@@ -105,39 +131,36 @@ def parse_leads(text: str | None) -> list[str] | None:
     return [t.strip() for t in text.split(",") if t.strip()] if text else None
 
 
-def _checked(rec: Recording) -> Recording:
-    x = rec.x
+def _checked(rec: Recording, limits: Limits) -> Recording:
+    x = np.asarray(rec.x)
     if x.ndim != 2 or x.shape[0] != len(rec.lead_names):
         raise RecordError(rec.path, f"decoded to shape {x.shape} for {len(rec.lead_names)} lead name(s)")
     if x.shape[1] == 0:
         raise RecordError(rec.path, "holds no samples")
-    if not rec.fs > 0:
-        raise RecordError(rec.path, f"sampling rate {rec.fs:g} Hz is not positive; pass --fs")
-    bad = ~np.isfinite(x)
-    if bad.any():
-        leads = [rec.lead_names[i] for i in np.flatnonzero(bad.any(axis=1))]
-        raise RecordError(
-            rec.path, f"{int(bad.sum())} NaN or infinite sample(s) in lead(s) {', '.join(leads)}"
-        )
-    return Recording(rec.path, x.astype(np.float32, copy=False), rec.fs, rec.lead_names)
+    limits.check_rate(rec.path, rec.fs)
+    limits.check_length(rec.path, x.shape[1], rec.fs)
+    return Recording(rec.path, check_samples(rec.path, x, rec.lead_names), rec.fs, rec.lead_names)
 
 
-def _read_wfdb(path: Path):
-    from ecglab.data.wfdb_io import read_record
+def _read_wfdb(path: Path, limits: Limits):
+    from ecglab.data.wfdb_io import read_header, read_record
 
     hea = path.with_suffix(".hea")
     if not hea.is_file():
         raise RecordError(path, f"a .dat file holds only samples; its header {hea.name} must sit beside it")
+    header = read_header(hea)
+    limits.check_rate(hea, header.fs)  # before the samples are read
+    limits.check_length(hea, header.n_samples, header.fs)
     x, header = read_record(hea)
     return x, header.fs, header.lead_names
 
 
-def _read_mat(path: Path):
+def _read_mat(path: Path, limits: Limits):
     import scipy.io
 
     hea = path.with_suffix(".hea")
     if hea.is_file():
-        return _read_wfdb(hea)  # CinC form: int16 `val`, the header gives rate, gains and leads
+        return _read_wfdb(hea, limits)  # CinC form: int16 `val`, the header gives rate, gains and leads
     try:
         names = [name for name, _, _ in scipy.io.whosmat(path)]
     except Exception as exc:  # scipy raises several types for corrupt files
@@ -162,31 +185,34 @@ def _read_csv(path: Path, fs: float | None, leads: Sequence[str] | None, units: 
 
     from ecglab.data.chapman import is_header_row, read_csv_signal
 
-    with path.open(errors="replace") as f:
-        first = f.readline()
+    stated, first = _csv_preamble(path)
+    fs = fs or stated
     cells = [c.strip().strip('"') for c in first.split(",")]
-    if not first.strip():
-        raise RecordError(path, "empty file")
     header = cells if is_header_row(cells) else None
     keys = [lead_key(c) for c in header] if header else []
     chapman = (
         leads is None
+        and stated is None
         and len(cells) == len(STANDARD_LEADS)
         and (not header or set(keys) == set(STANDARD_LEADS))
     )
+    if fs is None:
+        hint = " (Chapman-Shaoxing files are 500 Hz)" if chapman else ""
+        raise RecordError(
+            path,
+            f"a CSV file does not state its sampling rate; pass --fs HZ{hint} or start it with '# fs=HZ'",
+        )
     if chapman:
         x = read_csv_signal(path)  # µV -> mV, reordered to the standard leads
         scale = UNITS[units.lower()] / UNITS["uv"] if units else 1.0
-        return x * np.float32(scale), fs or CHAPMAN_FS, STANDARD_LEADS
+        return x * np.float32(scale), fs, STANDARD_LEADS
     names = list(leads) if leads else header
     if not names:
         raise RecordError(
             path, f"{len(cells)} unnamed columns; add a header row of lead names or pass --leads"
         )
-    if fs is None:
-        raise RecordError(path, "a CSV file does not state its sampling rate; pass --fs HZ")
     try:
-        table = pd.read_csv(path, header=0 if header else None, dtype=np.float64)
+        table = pd.read_csv(path, header=0 if header else None, dtype=np.float64, comment="#")
     except (ValueError, pd.errors.ParserError) as exc:
         raise RecordError(path, f"not a table of numbers ({exc})") from None
     if table.shape[1] != len(names):
@@ -194,33 +220,56 @@ def _read_csv(path: Path, fs: float | None, leads: Sequence[str] | None, units: 
     return table.to_numpy(np.float32).T * np.float32(UNITS[(units or "mv").lower()]), fs, names
 
 
+def _csv_preamble(path: Path) -> tuple[float | None, str]:
+    """The rate a leading `# fs=500` comment states (or None) and the first line that is not a comment."""
+    stated = None
+    with path.open(errors="replace") as f:
+        for line in f:
+            if not line.lstrip().startswith("#"):
+                if not line.strip():
+                    break
+                return stated, line
+            match = _STATED_FS.match(line.strip())
+            if match and stated is None:
+                stated = float(match.group(1))
+    raise RecordError(path, "empty file")
+
+
 def _read_npy(path: Path, fs: float | None, leads: Sequence[str] | None, units: str | None):
     try:
         x = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
         raise RecordError(path, f"not a readable .npy array ({exc})") from None
+    if not isinstance(x, np.ndarray):  # np.load opens an .npz archive whatever the name says
+        x.close()
+        raise RecordError(path, "is an .npz archive, not one .npy array; save the signal with np.save")
     if fs is None or not leads:
         raise RecordError(
             path, "a .npy array states neither rate nor leads; pass --fs HZ and --leads I,II,..."
         )
     if x.ndim == 1:
         x = x[None]
-    if x.ndim != 2 or len(leads) not in x.shape or not np.issubdtype(x.dtype, np.number):
+    if x.ndim != 2 or len(leads) not in x.shape:
         raise RecordError(
             path, f"array of shape {x.shape} ({x.dtype}) is not (leads, samples) for {len(leads)} lead(s)"
         )
     if x.shape[0] != len(leads):
         x = x.T  # (samples, leads)
-    return x.astype(np.float32) * np.float32(UNITS[(units or "mv").lower()]), fs, list(leads)
+    return check_samples(path, x, leads) * np.float32(UNITS[(units or "mv").lower()]), fs, list(leads)
 
 
 def _read_edf(path: Path, units: str | None):
     import edfio
 
     try:
-        edf = edfio.read_bdf(path) if path.suffix.lower() == ".bdf" else edfio.read_edf(path)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            edf = edfio.read_bdf(path) if path.suffix.lower() == ".bdf" else edfio.read_edf(path)
     except Exception as exc:  # edfio raises several types for malformed files
         raise RecordError(path, f"not a readable EDF/BDF file ({exc})") from None
+    short = [str(w.message) for w in caught if "truncated" in str(w.message) or "indicates" in str(w.message)]
+    if short:  # edfio reads what is there and only warns; a cut-off recording must not pass for a whole one
+        raise RecordError(path, f"truncated ({'; '.join(short)}); copy the whole file again")
     signals = [s for s in edf.signals if lead_key(s.label) is not None]
     if not signals:
         labels = ", ".join(s.label for s in edf.signals) or "none"

@@ -10,6 +10,7 @@ The network runs in PyTorch or, from an exported `model.onnx`, in ONNX Runtime.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,8 @@ from ecglab.checkpoint_meta import CheckpointMeta, read_meta
 from ecglab.data.errors import RecordError
 from ecglab.data.preprocess import apply_filter, fit_length, normalize, resample, sliding_windows
 from ecglab.infer.files import Recording, select_leads
+from ecglab.infer.limits import Limits
+from ecglab.infer.quality import quality_warnings
 
 RUNTIMES = ("torch", "onnx")
 ONNX_FILE = "model.onnx"
@@ -37,9 +40,9 @@ class Prediction:
     warnings: tuple[str, ...] = ()
 
     def to_json(self) -> dict:
-        """The `--format json` object of one record."""
+        """The `--format json` object of one record, its warnings included."""
         return {"record": self.record, "model": self.model, "probabilities": self.probabilities,
-                "labels": self.labels}  # fmt: skip
+                "labels": self.labels, "warnings": list(self.warnings)}  # fmt: skip
 
 
 class Predictor:
@@ -86,9 +89,12 @@ class Predictor:
         """The record as the model sees it before windowing, where its own samples lie, and any warnings.
 
         Its leads in the model's order, resampled and filtered; a record shorter than one window is
-        zero-padded at both ends.
+        zero-padded at both ends. A resampling beyond the limits or a flat record is a RecordError;
+        flat or saturated leads are warnings (`ecglab.infer.quality`).
         """
         x = select_leads(rec, self.lead_names)
+        Limits.from_env().check_resample(rec.path, rec.fs, self.fs)
+        quality = quality_warnings(rec.path, x, self.lead_names)
         x = apply_filter(resample(x, rec.fs, self.fs), self.fs, self.filter)
         length, n = x.shape[-1], self.window_samples
         seconds = length / self.fs
@@ -96,7 +102,7 @@ class Predictor:
             raise RecordError(
                 rec.path, f"only {seconds:.2f} s long; the model needs at least {MIN_SECONDS:g} s"
             )
-        notes, left = [], 0
+        notes, left = quality, 0
         if length < n:
             notes.append(f"{seconds:.1f} s is shorter than the model's {n / self.fs:g}-s window; zero-padded")
             left = (n - length) // 2
@@ -108,18 +114,25 @@ class Predictor:
         x, _, notes = self.prepare(rec)
         return normalize(sliding_windows(x, self.window_samples), self.norm), notes
 
-    def probabilities(self, windows: np.ndarray) -> np.ndarray:
-        """Per-class probabilities of one record from its windows."""
-        logits = np.concatenate(
-            [self.run(windows[i : i + BATCH_SIZE]) for i in range(0, len(windows), BATCH_SIZE)]
-        )
-        logits = finite_outputs(logits, self.name)
+    def probabilities(self, windows: np.ndarray, deadline: float | None = None) -> np.ndarray:
+        """Per-class probabilities of one record from its windows.
+
+        Past `deadline` (a `time.monotonic()` value) no further batch starts: a TimeoutError instead.
+        """
+        logits = np.concatenate([self._logits(windows[i : i + BATCH_SIZE], deadline)
+                                 for i in range(0, len(windows), BATCH_SIZE)])  # fmt: skip
+        logits = finite_outputs(logits, self.name).astype(np.float64)
         if self.multilabel:
             probs = 1.0 / (1.0 + np.exp(-logits))
         else:
             e = np.exp(logits - logits.max(axis=1, keepdims=True))
             probs = e / e.sum(axis=1, keepdims=True)
         return probs.max(axis=0) if self.aggregate == "max" else probs.mean(axis=0)
+
+    def _logits(self, batch: np.ndarray, deadline: float | None) -> np.ndarray:
+        if deadline is not None and time.monotonic() > deadline:
+            raise TimeoutError(f"{self.name}: the time allowed for one request ran out while scoring")
+        return self.run(batch)
 
     def decide(self, probs: np.ndarray) -> list[str]:
         """Classes at or above their tuned threshold; without thresholds, 0.5 (multi-label) or argmax."""
@@ -131,9 +144,9 @@ class Predictor:
             chosen = [int(probs.argmax())]
         return [self.classes[i] for i in chosen]
 
-    def predict(self, rec: Recording, record: str | None = None) -> Prediction:
+    def predict(self, rec: Recording, record: str | None = None, deadline: float | None = None) -> Prediction:
         windows, notes = self.windows(rec)
-        probs = self.probabilities(windows)
+        probs = self.probabilities(windows, deadline)
         return Prediction(
             record or str(rec.path), self.name, {c: float(p) for c, p in zip(self.classes, probs, strict=True)},
             self.decide(probs), len(windows), tuple(notes),

@@ -4,34 +4,52 @@
 /explain` scores one record and draws it on ECG paper with the relevance shaded, `GET /` is the page
 and `GET /openapi.json` the schema. Each request's files live in a temporary folder removed when the
 request ends; the server opens no other path a client could name. The network runs in FastAPI's
-thread pool, so `/health` answers while a record is being scored.
+thread pool, so `/health` answers while a record is being scored. `gate.Gate` checks the Host and
+Origin of every request first; every refusal, the schema's own validation included, is JSON
+`{"detail": message}` as the schema says.
 """
 
 from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Literal
 
 from fastapi import FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import ClientDisconnect
 
 from ecglab.data.errors import RecordError
-from ecglab.serve.service import Service, encode
-from ecglab.serve.uploads import SUFFIXES, Upload, UploadError, receive
+from ecglab.infer.limits import DPI_RANGE
+from ecglab.serve.gate import LOOPBACK_HOSTS, Gate
+from ecglab.serve.service import DEFAULT_REQUEST_TIMEOUT_S, Service, encode
+from ecglab.serve.uploads import DEFAULT_BODY_TIMEOUT_S, MAX_FILES, SUFFIXES, Upload, UploadError, receive
 
 DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 STATIC = Path(__file__).resolve().parent / "static"
 PAGE_FILES = {"app.js": "text/javascript", "style.css": "text/css"}
 PAGE_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'",
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+    ),
+    "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Cache-Control": "no-cache",
+}
+REFUSALS = {
+    400: "bad request (a form field, the multipart body, or the Host header)",
+    403: "a cross-origin request",
+    408: "the upload stalled",
+    413: "upload too large",
+    415: "unsupported file type or body",
+    422: "the record cannot be read or scored, or a query parameter is invalid",
+    500: "an internal error (no details are sent)",
+    503: "the model is busy or the request ran past its time",
 }
 RECORD_FIELDS = ("fs", "leads", "units")
 log = logging.getLogger("ecglab.serve")
@@ -79,21 +97,21 @@ class Problem(BaseModel):
     detail: str
 
 
+REFUSALS_400 = {"model": Problem, "description": REFUSALS[400]}
+
+
 def _body_schema(extra: dict, images: bool = False) -> dict:
     """The multipart request body for the schema (the server streams it itself, so FastAPI can't infer it)."""
-    files = {"type": "array", "items": {"type": "string", "format": "binary"},
-             "description": f"one record: a WFDB .hea with its .dat or .mat, or one of {', '.join(SUFFIXES)}"}  # fmt: skip
+    files = {"type": "array", "items": {"type": "string", "format": "binary"}, "minItems": 1, "maxItems": MAX_FILES,
+             "description": f"one record: a WFDB .hea with its .dat or .mat, or one of {', '.join(SUFFIXES)}; "
+                            "each part's file name must end in one of these suffixes"}  # fmt: skip
     fields = {
-        "fs": {"type": "number", "description": "sampling rate, Hz, for .npy/.csv"},
+        "fs": {"type": "number", "exclusiveMinimum": 0, "description": "sampling rate, Hz, for .npy/.csv"},
         "leads": {"type": "string", "description": "lead names, e.g. I,II,V1, for .npy/.csv"},
         "units": {"type": "string", "description": "mV or uV, for .npy/.csv"},
     }
     schema = {"type": "object", "required": ["files"], "properties": {"files": files, **fields, **extra}}
-    errors = {
-        str(code): {"model": Problem, "description": text}
-        for code, text in ((400, "bad request"), (413, "upload too large"), (415, "unsupported file type"),
-                           (422, "the record cannot be read or scored"))
-    }  # fmt: skip
+    errors = {str(code): {"model": Problem, "description": text} for code, text in REFUSALS.items()}
     if images:  # ?format=png or svg answers with the figure alone
         errors[200] = {"content": {media: {"schema": {"type": "string", "format": "binary"}}
                                    for media in ("image/png", "image/svg+xml")}}  # fmt: skip
@@ -109,11 +127,17 @@ def create_app(
     model: str | Path | None = None,
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
     service: Service | None = None,
+    hosts: Iterable[str] = LOOPBACK_HOSTS,
+    request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
+    body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S,
 ) -> FastAPI:
-    """The app for a checkpoint folder or shipped model name (None: the default model), loaded now."""
+    """The app for a checkpoint folder or shipped model name (None: the default model), loaded now.
+
+    It answers only to the Host names in `hosts` (see `gate.allowed_hosts`).
+    """
     import ecglab
 
-    service = service or Service(model)
+    service = service or Service(model, request_timeout_s)
     app = FastAPI(
         title="ecglab",
         version=ecglab.__version__,
@@ -122,8 +146,10 @@ def create_app(
         redoc_url=None,
     )
     app.state.service = service
+    app.add_middleware(Gate, hosts=hosts)
+    app.add_exception_handler(RequestValidationError, _invalid)
 
-    @app.get("/health", response_model=Health)
+    @app.get("/health", response_model=Health, responses={400: REFUSALS_400})
     def health() -> dict:
         """The model's name, classes, leads and rate, and the upload limit."""
         return service.health() | {"max_upload_bytes": max_upload_bytes}
@@ -131,7 +157,7 @@ def create_app(
     @app.post("/predict", response_model=Predictions, **_body_schema({}))
     async def predict(request: Request):
         """Class probabilities and decisions for every uploaded record."""
-        return await _with_upload(request, max_upload_bytes, RECORD_FIELDS, service.predict)
+        return await _with_upload(request, (max_upload_bytes, body_timeout_s), RECORD_FIELDS, service.predict)
 
     extra = {"class": {"type": "string", "description": "class to explain (default: the top one)"}}
 
@@ -139,7 +165,7 @@ def create_app(
     async def explain(
         request: Request,
         format: Literal["json", "png", "svg"] = Query("json", description="json (PNG as base64), png or svg"),
-        dpi: int = Query(100, ge=50, le=300, description="PNG resolution"),
+        dpi: int = Query(100, ge=DPI_RANGE[0], le=DPI_RANGE[1], description="PNG resolution"),
     ):
         """One record's prediction and its Grad-CAM figure on ECG paper, for `class` or the top class."""
 
@@ -148,7 +174,9 @@ def create_app(
                 upload, upload.fields.get("class"), "svg" if format == "svg" else "png", dpi
             )
 
-        result = await _with_upload(request, max_upload_bytes, (*RECORD_FIELDS, "class"), work)
+        result = await _with_upload(
+            request, (max_upload_bytes, body_timeout_s), (*RECORD_FIELDS, "class"), work
+        )
         if isinstance(result, Response):
             return result
         if format == "json":
@@ -169,21 +197,23 @@ def create_app(
 
 
 async def _with_upload(
-    request: Request, max_bytes: int, fields: tuple[str, ...], work: Callable[[Upload], dict]
+    request: Request, limits: tuple[int, float], fields: tuple[str, ...], work: Callable[[Upload], dict]
 ):
     """Receive the upload into a fresh temporary folder, run `work` in the thread pool, remove the folder.
 
-    Refusals become JSON `{"detail": message}` with a 4xx status; messages name files as uploaded.
+    `limits` are the largest body in bytes and the seconds it may stall. Refusals become JSON
+    `{"detail": message}` with a 4xx (or 503) status; messages name files as uploaded.
     """
+    max_bytes, body_timeout = limits
     with tempfile.TemporaryDirectory(prefix="ecglab-serve-") as tmp:
         upload = Upload(Path(tmp))
         try:
-            upload = await receive(request, upload.folder, max_bytes, fields)
+            upload = await receive(request, upload.folder, max_bytes, fields, body_timeout)
             return await run_in_threadpool(work, upload)
         except UploadError as exc:
             if exc.status == 413:
                 await _drain(request, max_bytes)
-            return _problem(exc.status, exc.message)
+            return _problem(exc.status, upload.public(exc.message), close=exc.status == 408)
         except RecordError as exc:  # unreadable file, missing leads, too short: the record, not the request
             return _problem(422, upload.public(str(exc)))
         except ClientDisconnect:
@@ -209,6 +239,16 @@ async def _drain(request: Request, max_bytes: int) -> None:
         return
 
 
-def _problem(status: int, message: str) -> JSONResponse:
+async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """FastAPI's own validation (a query parameter out of range) as `{"detail": message}`, like every refusal."""
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in error['loc'][1:]) or error['loc'][0]}: {error['msg']}"
+        for error in exc.errors()
+    )
+    return _problem(422, f"{problems}; the schema at /openapi.json gives each parameter's range")
+
+
+def _problem(status: int, message: str, close: bool = False) -> JSONResponse:
     log.info("refused (%d): %s", status, message)
-    return JSONResponse({"detail": message}, status_code=status)
+    headers = {"Connection": "close"} if close else None  # a stalled body is never read to its end
+    return JSONResponse({"detail": message}, status_code=status, headers=headers)

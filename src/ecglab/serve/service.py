@@ -2,36 +2,44 @@
 
 Grad-CAM hooks the network's last stage, and a hook fires for every forward pass, so a prediction
 running beside an explanation would feed it the wrong activations; one lock keeps the network's
-uses apart. Reading files and encoding images happen outside it.
+uses apart. Reading files and encoding images happen outside it. A request may wait for the lock
+and use the network for at most `request_timeout_s` in all; past it, the answer is a 503 and the
+network is free again after the batch it was running.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import math
 import threading
+import time
 from pathlib import Path
 
 import ecglab
 from ecglab.data.errors import RecordError
 from ecglab.infer import resolve_model
-from ecglab.infer.files import UNITS, Recording, parse_leads, read_ecg, select_leads
+from ecglab.infer.files import UNITS, Recording, as_record_error, parse_leads, read_ecg, select_leads
+from ecglab.infer.limits import Limits
 from ecglab.serve.uploads import Upload, UploadError, records
 
 IMAGE_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
 DEFAULT_DPI = 100
+DEFAULT_REQUEST_TIMEOUT_S = 30.0
 MAX_EXPLAIN_S = 120.0  # Grad-CAM runs every window of a record at once; the figure shows 10 s of it
 
 
 class Service:
     """A checkpoint's network and predictor, with a lock around the network."""
 
-    def __init__(self, model: str | Path | None = None):
+    def __init__(self, model: str | Path | None = None, request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S):
         from ecglab.infer.predictor import Predictor
 
         folder, name = resolve_model(None if model is None else str(model))
         self.name = Path(name).name or name  # a folder's name, not where it sits on the server
         self.predictor = Predictor.from_checkpoint(folder, name=self.name)
+        self.limits = Limits.from_env()
+        self.timeout_s = request_timeout_s
         self.lock = threading.Lock()
         self.plot_lock = threading.Lock()  # matplotlib shares its cached fonts between figures
 
@@ -43,25 +51,42 @@ class Service:
             "window_seconds": p.window_samples / p.fs,
         }  # fmt: skip
 
+    @contextlib.contextmanager
+    def network(self, deadline: float):
+        """Hold the network until the block ends; a 503 when it stays busy past `deadline` or the block overruns it."""
+        if not self.lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            raise UploadError(
+                503, f"the model is busy with other requests (waited {self.timeout_s:g} s); try again"
+            )
+        try:
+            yield
+        except TimeoutError:
+            raise UploadError(
+                503,
+                f"scoring took longer than this server allows ({self.timeout_s:g} s per request); "
+                "send a shorter record or try again when the server is less busy",
+            ) from None
+        finally:
+            self.lock.release()
+
     def read(self, upload: Upload, paths: list[Path] | None = None) -> list[tuple[str, Recording]]:
         """(file name, recording) of every uploaded record, read with the request's fs/leads/units."""
-        fs, leads, units = _options(upload.fields)
+        fs, leads, units = _options(upload.fields, self.limits)
         found = []
         for path in records(upload) if paths is None else paths:
             try:
-                found.append((path.name, read_ecg(path, fs=fs, leads=leads, units=units)))
-            except RecordError:
-                raise
+                found.append((path.name, read_ecg(path, fs=fs, leads=leads, units=units, limits=self.limits)))
             except Exception as exc:  # a corrupt file can make a third-party reader raise anything
-                raise RecordError(path.name, f"could not be read ({type(exc).__name__}: {exc})") from None
+                raise as_record_error(path.name, exc) from None
         return found
 
     def predict(self, upload: Upload) -> dict:
+        deadline = time.monotonic() + self.timeout_s
         found = []
         for name, rec in self.read(upload):
-            with self.lock:
-                result = self.predictor.predict(rec, name)
-            found.append(result.to_json() | {"windows": result.windows, "warnings": list(result.warnings)})
+            with self.network(deadline):
+                result = self.predictor.predict(rec, name, deadline)
+            found.append(result.to_json() | {"windows": result.windows})
         return {"model": self.name, "predictions": found}
 
     def explain(self, upload: Upload, class_name: str | None, image: str, dpi: int = DEFAULT_DPI) -> dict:
@@ -84,7 +109,7 @@ class Service:
         classes = self.predictor.classes
         if class_name and class_name not in classes:
             raise UploadError(422, f"unknown class {class_name!r}; the model's classes: {', '.join(classes)}")
-        with self.lock:
+        with self.network(time.monotonic() + self.timeout_s):
             result = self.predictor.predict(rec, name)
             target = class_name or max(result.probabilities, key=result.probabilities.get)
             relevance, method = record_relevance(self.predictor, rec, classes.index(target))
@@ -93,9 +118,10 @@ class Service:
         leads = self.predictor.lead_names
         with self.plot_lock:
             fig = plot_ecg(select_leads(rec, leads), rec.fs, leads, relevance, title=title,
-                           note=f"shaded: {method} relevance for {target}")  # fmt: skip
+                           note="; ".join([f"shaded: {method} relevance for {target}",
+                                           *(f"WARNING: {w}" for w in result.warnings)]))  # fmt: skip
             (path,) = save_figure(fig, upload.folder / f"explain.{image}", dpi)
-        prediction = result.to_json() | {"windows": result.windows, "warnings": list(result.warnings)}
+        prediction = result.to_json() | {"windows": result.windows}
         return {"prediction": prediction, "class": target, "probability": p, "method": method,
                 "media_type": IMAGE_TYPES[image], "image": path.read_bytes()}  # fmt: skip
 
@@ -105,15 +131,19 @@ def encode(result: dict) -> dict:
     return result | {"image": base64.b64encode(result["image"]).decode("ascii")}
 
 
-def _options(fields: dict[str, str]) -> tuple[float | None, list[str] | None, str | None]:
+def _options(fields: dict[str, str], limits: Limits) -> tuple[float | None, list[str] | None, str | None]:
     fs = fields.get("fs") or None
     if fs is not None:
         try:
             fs = float(fs)
         except ValueError:
             fs = math.nan
-        if not (math.isfinite(fs) and 0 < fs <= 100_000):
+        if not (math.isfinite(fs) and fs > 0):
             raise UploadError(400, f"fs={fields['fs']!r} is not a sampling rate; give it in Hz, e.g. 500")
+        try:
+            limits.check_rate("fs", fs)
+        except RecordError as exc:
+            raise UploadError(400, str(exc)) from None
     units = fields.get("units") or None
     if units is not None and units.lower() not in UNITS:
         raise UploadError(400, f"units={units!r} unknown; use mV or uV")

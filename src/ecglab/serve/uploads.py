@@ -9,6 +9,7 @@ header can make the server open a path of the client's choosing.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,9 +17,10 @@ from pathlib import Path
 from python_multipart.multipart import MultipartParseError, MultipartParser, parse_options_header
 
 from ecglab.data.errors import RecordError
+from ecglab.infer.files import SUFFIXES
 
-SUFFIXES = (".hea", ".dat", ".mat", ".csv", ".npy", ".edf", ".bdf")
 MAX_FILES = 16
+DEFAULT_BODY_TIMEOUT_S = 15.0
 MAX_FIELD_BYTES = 1024
 MAX_NAME_CHARS = 200
 MB = 1024 * 1024
@@ -163,8 +165,14 @@ class _Receiver:
         return ", ".join(["files", *self.allowed])
 
 
-async def receive(request, folder: Path, max_bytes: int, fields: tuple[str, ...] = ()) -> Upload:
-    """Stream the request's multipart body into `folder`; 413 as soon as it passes `max_bytes`."""
+async def receive(
+    request, folder: Path, max_bytes: int, fields: tuple[str, ...] = (),
+    body_timeout: float = DEFAULT_BODY_TIMEOUT_S,
+) -> Upload:  # fmt: skip
+    """Stream the request's multipart body into `folder`; 413 as soon as it passes `max_bytes`.
+
+    A body that stalls, nothing arriving for `body_timeout` seconds, is a 408.
+    """
     boundary = _boundary(request.headers.get("content-type", ""))
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
@@ -174,7 +182,7 @@ async def receive(request, folder: Path, max_bytes: int, fields: tuple[str, ...]
     parser = MultipartParser(boundary, receiver.callbacks())
     total = 0
     try:
-        async for chunk in request.stream():
+        async for chunk in _chunks(request, body_timeout):
             total += len(chunk)
             if total > max_bytes:
                 raise UploadError(413, _too_large(None, max_bytes))
@@ -193,6 +201,20 @@ async def receive(request, folder: Path, max_bytes: int, fields: tuple[str, ...]
             400, f"no file uploaded; send one ECG record in the field 'files' ({', '.join(SUFFIXES)})"
         )
     return upload
+
+
+async def _chunks(request, timeout: float):
+    """The request body's chunks; an UploadError (408) when the next one takes over `timeout` seconds."""
+    stream = request.stream().__aiter__()
+    while True:
+        try:
+            yield await asyncio.wait_for(stream.__anext__(), timeout)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise UploadError(
+                408, f"the upload stalled: nothing arrived for {timeout:g} s; send the whole request at once"
+            ) from None
 
 
 def _too_large(size: int | None, max_bytes: int) -> str:
