@@ -11,7 +11,6 @@ import torch
 from safetensors.numpy import load_file
 from torch import nn
 
-from ecglab.devices import resolve_device
 from ecglab.train.config import load_config
 from ecglab.train.distributed import World, micro_batch_size
 from ecglab.train.epoch import Stepper, run_epoch
@@ -25,7 +24,7 @@ def ptbxl(tmp_path_factory):
 
 
 def recipe(ptbxl, tmp_path, **extra):
-    return load_config(write_config(tmp_path / "recipe.yaml", ptbxl, tmp_path, epochs=2, **extra))
+    return load_config(write_config(tmp_path / "recipe.yaml", ptbxl, tmp_path, **({"epochs": 2} | extra)))
 
 
 def test_recipe_keys_for_devices_precision_loading_and_steps(tmp_path):
@@ -49,30 +48,15 @@ def test_recipe_keys_for_devices_precision_loading_and_steps(tmp_path):
             load_config(path, [bad])
 
 
-def test_device_resolution_names_what_exists(monkeypatch):
-    if not torch.cuda.is_available():
-        assert resolve_device("auto") == torch.device("cpu")
-    with pytest.raises(ValueError, match=r"device 'cuda:7' does not exist on this machine; available: cpu"):
-        resolve_device("cuda:7")
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
-    assert resolve_device("auto", local_rank=1) == torch.device("cuda:1")  # torchrun: cuda:LOCAL_RANK
-    assert resolve_device("cuda") == torch.device("cuda:0")
-    with pytest.raises(ValueError, match="every process on one GPU"):
-        resolve_device("cuda:0", local_rank=1)
-
-
 def test_cli_errors_for_a_missing_device_fp16_on_cpu_and_an_indivisible_batch(tmp_path):
     path = tmp_path / "r.yaml"
     path.write_text(f"dataset: ptbxl\nroot: {tmp_path / 'absent'}\nbatch_size: 30\n")
-    cases = [(["--device", "cuda:7"], "device 'cuda:7' does not exist on this machine; available: cpu"),
+    cases = [(["--device", "cuda:99"], "device 'cuda:99' does not exist on this machine; available: cpu"),
              (["--device", "cpu", "--set", "precision=fp16"], "on the CPU use precision bf16"),
              (["--device", "cpu", "--set", "sync_bn=true", "--set", "batch_size=32"], "SyncBatchNorm runs on CUDA"),
              (["--device", "cpu", "--set", "grad_accum_steps=4"],
               r"batch_size 30 is not divisible by 1 process\(es\) x 4 accumulation step\(s\) = 4")]  # fmt: skip
     for args, message in cases:
-        if "cuda:7" in args[1] and torch.cuda.device_count() > 7:
-            continue
         proc = run_cli("train", str(path), *args, check=False)
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
         assert re.search(message, " ".join(proc.stderr.split())), proc.stderr

@@ -16,6 +16,7 @@ def serve(
     model: str = typer.Option(None, "--model", "-m", help="checkpoint folder or shipped model name"),
     max_upload_mb: float = typer.Option(20.0, "--max-upload-mb", help="largest request body accepted, MB"),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level: warning, info, debug"),
+    device: str = typer.Option("auto", "--device", help="auto (a CUDA GPU if any), cpu, cuda, cuda:N or mps"),
 ) -> None:
     """Serve the model: POST ECG files to /predict or /explain, or open the web page at /."""
     try:
@@ -29,7 +30,7 @@ def serve(
     if not max_upload_mb > 0:
         fail(f"--max-upload-mb {max_upload_mb:g}: give a positive size in MB")
     try:
-        app = create_app(model, max_upload_bytes=int(max_upload_mb * 1024 * 1024))
+        app = create_app(model, max_upload_bytes=int(max_upload_mb * 1024 * 1024), device=device)
     except (FileNotFoundError, ValueError, OSError) as exc:
         fail(str(exc))
     typer.echo(f"serving {app.state.service.name} on http://{host}:{port}/  (Ctrl+C stops)", err=True)

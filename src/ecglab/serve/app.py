@@ -109,11 +109,12 @@ def create_app(
     model: str | Path | None = None,
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
     service: Service | None = None,
+    device: str = "cpu",
 ) -> FastAPI:
-    """The app for a checkpoint folder or shipped model name (None: the default model), loaded now."""
+    """The app for a checkpoint folder or shipped model name (None: the default model), loaded now on `device`."""
     import ecglab
 
-    service = service or Service(model)
+    service = service or Service(model, device)
     app = FastAPI(
         title="ecglab",
         version=ecglab.__version__,

@@ -26,12 +26,12 @@ MAX_EXPLAIN_S = 120.0  # Grad-CAM runs every window of a record at once; the fig
 class Service:
     """A checkpoint's network and predictor, with a lock around the network."""
 
-    def __init__(self, model: str | Path | None = None):
+    def __init__(self, model: str | Path | None = None, device: str = "cpu"):
         from ecglab.infer.predictor import Predictor
 
         folder, name = resolve_model(None if model is None else str(model))
         self.name = Path(name).name or name  # a folder's name, not where it sits on the server
-        self.predictor = Predictor.from_checkpoint(folder, name=self.name)
+        self.predictor = Predictor.from_checkpoint(folder, name=self.name, device=device)
         self.lock = threading.Lock()
         self.plot_lock = threading.Lock()  # matplotlib shares its cached fonts between figures
 

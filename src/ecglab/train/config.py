@@ -69,7 +69,7 @@ class TrainConfig:
     name: str | None = None  # run folder name; None: <label or model>-<dataset>-<task>-s<seed>
     label: str | None = None  # a bench row's name for this recipe when one model runs with several
     dry_run: bool = False  # a few steps of everything, end to end
-    # where and how fast (EXECUTION_KEYS, and precision/sync_bn/clipping, which change the numbers)
+    # where and how a run executes; README: Training on GPUs and clusters
     device: str = "auto"  # auto (a CUDA GPU if any, else the CPU), cpu, cuda, cuda:N, mps
     precision: str = (
         "fp32"  # fp32, bf16 (autocast; also on the CPU) or fp16 (autocast + grad scaler, GPU only)

@@ -32,8 +32,14 @@ def autocast(device: torch.device, precision: str):
 class Stepper:
     """Turns accumulated gradients into one optimizer step: unscale (fp16), clip, step, update the scale."""
 
-    def __init__(self, optimizer, device: torch.device, precision: str = "fp32", accum_steps: int = 1,
-                 clip_grad_norm: float | None = None):  # fmt: skip
+    def __init__(
+        self,
+        optimizer,
+        device: torch.device,
+        precision: str = "fp32",
+        accum_steps: int = 1,
+        clip_grad_norm: float | None = None,
+    ):
         check_precision(device, precision)
         self.optimizer, self.device, self.precision = optimizer, device, precision
         self.accum_steps, self.clip_grad_norm = accum_steps, clip_grad_norm

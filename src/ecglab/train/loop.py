@@ -49,22 +49,45 @@ def train_one_epoch(model, loader, stepper: Stepper, loss_fn, max_steps=None, on
     return run_epoch(model, loader, batch_loss, stepper, max_steps, on_step)
 
 
-def data_loader(ds, batch_size: int, device: torch.device, workers: int = 0, sampler=None,
-                persistent: bool = False, prefetch_factor: int = 2) -> DataLoader:  # fmt: skip
+def data_loader(
+    ds,
+    batch_size: int,
+    device: torch.device,
+    workers: int = 0,
+    sampler=None,
+    persistent: bool = False,
+    prefetch_factor: int = 2,
+) -> DataLoader:
     """Batches of `ds` (whole batches only when a sampler is given: training).
 
     The loader's own generator leaves the global RNG, which dropout draws from, untouched:
     the same dropout masks with any number of workers, persistent or not, and after a resume.
     """
     options = {"persistent_workers": persistent, "prefetch_factor": prefetch_factor} if workers else {}
-    return DataLoader(ds, batch_size, sampler=sampler, drop_last=sampler is not None, num_workers=workers,
-                      pin_memory=device.type == "cuda", generator=torch.Generator(), **options)  # fmt: skip
+    return DataLoader(
+        ds,
+        batch_size,
+        sampler=sampler,
+        drop_last=sampler is not None,
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
+        generator=torch.Generator(),
+        **options,
+    )
 
 
 @torch.no_grad()
-def predict_records(model, ds: WindowDataset, multilabel: bool, batch_size: int, aggregate: str = "mean",
-                    max_records: int | None = None, device: torch.device | None = None, precision: str = "fp32",
-                    workers: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+def predict_records(
+    model,
+    ds: WindowDataset,
+    multilabel: bool,
+    batch_size: int,
+    aggregate: str = "mean",
+    max_records: int | None = None,
+    device: torch.device | None = None,
+    precision: str = "fp32",
+    workers: int = 0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Window logits -> probabilities, combined per record; returns (probs, y_true, window_logits).
 
     `model` is already on `device` (default: the CPU); the results come back as numpy arrays.
@@ -139,8 +162,10 @@ class Run:
             recipe = {key: change for key, change in changes.items() if key not in EXECUTION_KEYS}
             if recipe:
                 named = "; ".join(f"{key}: {a!r} -> {b!r}" for key, (a, b) in recipe.items())
-                raise ValueError(f"{self.dir} holds a run with a different config ({named}); "
-                                 "set another `name` or remove the folder")  # fmt: skip
+                raise ValueError(
+                    f"{self.dir} holds a run with a different config ({named}); "
+                    "set another `name` or remove the folder"
+                )
         elif self.world.main:
             self.dir.mkdir(parents=True, exist_ok=True)
             saved.write_text(yaml.safe_dump(self.config.to_dict(), sort_keys=False))
@@ -222,8 +247,10 @@ def _fit(config: TrainConfig, world: World, progress) -> Path:
     epochs = 1 if config.dry_run else config.epochs
     state = resume_state(run, parts, world, epochs) if resuming else TrainState(epochs)
     meta = checkpoint_meta(config, data.reader, data.task, data.manifest, data.window)
-    run.log(f"training {config.model} on {config.dataset}/{data.task.name}: {len(data.train)} train, "
-            f"{len(data.eval_sets['val'].y)} val records; {world.size} process(es) on {world.device}")  # fmt: skip
+    run.log(
+        f"training {config.model} on {config.dataset}/{data.task.name}: {len(data.train)} train, "
+        f"{len(data.eval_sets['val'].y)} val records; {world.size} process(es) on {world.device}"
+    )
     for epoch in range(state.start_epoch, state.epochs):
         if state.finished(epoch, config):
             break
@@ -238,8 +265,10 @@ def check_execution(config: TrainConfig, world: World) -> None:
     """Errors that need no data: precision and SyncBatchNorm for the device, the batch's split."""
     check_precision(world.device, config.precision)
     if config.sync_bn and world.device.type != "cuda":
-        raise ValueError(f"sync_bn: SyncBatchNorm runs on CUDA devices only, and this run is on "
-                         f"{world.device}; set sync_bn: false")  # fmt: skip
+        raise ValueError(
+            f"sync_bn: SyncBatchNorm runs on CUDA devices only, and this run is on "
+            f"{world.device}; set sync_bn: false"
+        )
     micro_batch_size(config.batch_size, world.size, config.grad_accum_steps)
 
 
@@ -276,11 +305,15 @@ def build_datasets(config: TrainConfig, world: World) -> Data:
     if len(train) < config.batch_size or len(eval_sets["val"]) == 0:
         raise ValueError(f"{cache_dir}: {len(train)} training and {len(eval_sets['val'].y)} validation records "
                          f"of task {task.name}; too few for batch size {config.batch_size}")  # fmt: skip
-    sampler = EpochSampler(DistributedSampler(train, num_replicas=world.size, rank=world.rank, shuffle=True,
-                                              seed=config.seed, drop_last=True))  # fmt: skip
+    sampler = EpochSampler(
+        DistributedSampler(
+            train, num_replicas=world.size, rank=world.rank, shuffle=True, seed=config.seed, drop_last=True
+        )
+    )
     micro = micro_batch_size(config.batch_size, world.size, config.grad_accum_steps)
-    loader = data_loader(train, micro, world.device, config.workers, sampler, config.persistent_workers,
-                         config.prefetch_factor)  # fmt: skip
+    loader = data_loader(
+        train, micro, world.device, config.workers, sampler, config.persistent_workers, config.prefetch_factor
+    )
     return Data(reader, task, manifest, window, train, eval_sets, sampler, loader)
 
 
@@ -297,8 +330,12 @@ class Parts:
 
 def build_model_and_optimizer(config: TrainConfig, data: Data, world: World) -> Parts:
     """The model on the run's device (initialised on the CPU, so the same weights anywhere)."""
-    model = create_model(config.model, num_classes=data.task.num_classes, in_chans=len(data.reader.lead_names),
-                         **config.model_kwargs)  # fmt: skip
+    model = create_model(
+        config.model,
+        num_classes=data.task.num_classes,
+        in_chans=len(data.reader.lead_names),
+        **config.model_kwargs,
+    )
     if config.sync_bn and world.size > 1:
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model = model.to(world.device)
@@ -356,8 +393,14 @@ def resume_state(run: Run, parts: Parts, world: World, epochs: int) -> TrainStat
     global batches; the log says what changed."""
     extra = load_state(run.state_path, parts.model, parts.stepper.optimizer, parts.scheduler)
     parts.stepper.load_state_dict(extra.get("scaler") or {})
-    state = TrainState(extra.get("epochs", epochs), extra["epoch"] + 1, extra["best"], extra["bad_epochs"],
-                       extra["seconds"], run.history(extra["epoch"] + 1))  # fmt: skip
+    state = TrainState(
+        extra.get("epochs", epochs),
+        extra["epoch"] + 1,
+        extra["best"],
+        extra["bad_epochs"],
+        extra["seconds"],
+        run.history(extra["epoch"] + 1),
+    )
     was = extra.get("world_size", 1)
     note = f"; {world.size} process(es), {was} before" if was != world.size else ""
     run.log(f"resumed after epoch {extra['epoch']}{note}")
@@ -395,13 +438,20 @@ def fit_epoch(epoch, config, world, run, data, parts, state, meta, progress) -> 
     )
     run.write_history(state.history)
     if world.main:
-        if improved:
-            save_checkpoint(run.dir / "checkpoint", parts.model, meta | {"epoch": epoch})
-        save_state(run.state_path, parts.model, parts.stepper.optimizer, parts.scheduler,
-                   {"epoch": epoch, "best": state.best, "bad_epochs": state.bad_epochs, "seconds": state.seconds,
-                    "epochs": state.epochs, "world_size": world.size, "scaler": parts.stepper.state_dict()})  # fmt: skip
+        save_epoch(run, parts, state, epoch, meta if improved else None, world.size)
     run.log(f"epoch {epoch}: train_loss {train_loss:.4f} val_loss {val_loss:.4f} val_macro_auc {val_auc:.4f}")
     world.barrier()
+
+
+def save_epoch(
+    run: Run, parts: Parts, state: TrainState, epoch: int, meta: dict | None, world_size: int
+) -> None:
+    """The resume state (CPU tensors: it loads on any device), and the checkpoint when `meta` is given."""
+    if meta is not None:
+        save_checkpoint(run.dir / "checkpoint", parts.model, meta | {"epoch": epoch})
+    extra = {"epoch": epoch, "best": state.best, "bad_epochs": state.bad_epochs, "seconds": state.seconds,
+             "epochs": state.epochs, "world_size": world_size, "scaler": parts.stepper.state_dict()}  # fmt: skip
+    save_state(run.state_path, parts.model, parts.stepper.optimizer, parts.scheduler, extra)
 
 
 def validate(model: nn.Module, data: Data, config: TrainConfig, world: World) -> tuple[float, float, float]:
@@ -409,9 +459,17 @@ def validate(model: nn.Module, data: Data, config: TrainConfig, world: World) ->
     scores = [0.0, 0.0, 0.0]
     if world.main:
         max_records = DRY_RUN_RECORDS if config.dry_run else None
-        probs, y_val, _ = predict_records(model, data.eval_sets["val"], data.task.multilabel, config.batch_size,
-                                          config.aggregate, max_records, world.device, config.precision,
-                                          config.workers)  # fmt: skip
+        probs, y_val, _ = predict_records(
+            model,
+            data.eval_sets["val"],
+            data.task.multilabel,
+            config.batch_size,
+            config.aggregate,
+            max_records,
+            world.device,
+            config.precision,
+            config.workers,
+        )
         scores = [
             record_loss(probs, y_val, data.task.multilabel),
             *val_scores(y_val, probs, data.task.multilabel),
@@ -419,8 +477,9 @@ def validate(model: nn.Module, data: Data, config: TrainConfig, world: World) ->
     return tuple(from_main(scores, world))
 
 
-def finish(run: Run, model: nn.Module, eval_sets: dict, multilabel: bool, config: TrainConfig,
-           device: torch.device) -> None:  # fmt: skip
+def finish(
+    run: Run, model: nn.Module, eval_sets: dict, multilabel: bool, config: TrainConfig, device: torch.device
+) -> None:
     """Reload the best weights, write each split's record-level predictions, then evaluate."""
     from ecglab.train.checkpoint import load_checkpoint
 
@@ -433,8 +492,17 @@ def finish(run: Run, model: nn.Module, eval_sets: dict, multilabel: bool, config
                           norm=config.norm, stride_seconds=config.eval_stride_seconds)  # fmt: skip
     max_records = DRY_RUN_RECORDS if config.dry_run else None
     for split, ds in {"train": train, **eval_sets}.items():
-        probs, y, _ = predict_records(best, ds, multilabel, config.batch_size, config.aggregate, max_records,
-                                      device, config.precision, config.workers)  # fmt: skip
+        probs, y, _ = predict_records(
+            best,
+            ds,
+            multilabel,
+            config.batch_size,
+            config.aggregate,
+            max_records,
+            device,
+            config.precision,
+            config.workers,
+        )
         np.save(out / f"{split}_probs.npy", probs)
         np.save(out / f"{split}_true.npy", y)
     from ecglab.evaluate.evaluate import evaluate_run
