@@ -60,6 +60,10 @@ def test_cli_errors_for_a_missing_device_fp16_on_cpu_and_an_indivisible_batch(tm
         proc = run_cli("train", str(path), *args, check=False)
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
         assert re.search(message, " ".join(proc.stderr.split())), proc.stderr
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("models: [resnet1d18]\n")
+    proc = run_cli("bench", str(spec), "--device", "gpu", check=False)  # every cell gets the device
+    assert proc.returncode == 2 and "device: 'gpu' is not one of auto, cpu, cuda" in proc.stderr, proc.stderr
     with pytest.raises(ValueError, match=r"batch_size 64 is not divisible by 3 process\(es\) x 2"):
         micro_batch_size(64, 3, 2)
     assert micro_batch_size(64, 4, 2) == 8
