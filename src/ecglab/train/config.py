@@ -71,9 +71,7 @@ class TrainConfig:
     dry_run: bool = False  # a few steps of everything, end to end
     # where and how a run executes; README: Training on GPUs and clusters
     device: str = "auto"  # auto (a CUDA GPU if any, else the CPU), cpu, cuda, cuda:N, mps
-    precision: str = (
-        "fp32"  # fp32, bf16 (autocast; also on the CPU) or fp16 (autocast + grad scaler, GPU only)
-    )
+    precision: str = "fp32"  # fp32, bf16 (autocast, also on the CPU), fp16 (+ grad scaler; GPUs)
     workers: int = 0  # data-loading processes per training process; 0: in the training process
     prefetch_factor: int = 2  # batches each worker loads ahead (workers > 0)
     persistent_workers: bool = True  # keep workers between epochs (workers > 0)
