@@ -1,4 +1,4 @@
-"""Training on CUDA: mixed precision, device-free checkpoints, and DDP over two GPUs (skipped without them)."""
+"""Training on CUDA: mixed precision, checkpoints that load on the CPU, DDP over two GPUs (skipped without them)."""
 
 import os
 import subprocess
@@ -7,7 +7,6 @@ import sys
 import numpy as np
 import pytest
 import torch
-from safetensors import safe_open
 
 from ecglab.train.checkpoint import load_checkpoint
 from ecglab.train.config import load_config
@@ -32,10 +31,11 @@ def test_two_epochs_on_cuda_in_mixed_precision_leave_device_free_files(tmp_path,
     history = np.genfromtxt(run / "history.csv", delimiter=",", names=True)
     assert len(history) == 2 and np.isfinite(history["train_loss"]).all()
     assert "1 process(es) on cuda:0" in (run / "log.txt").read_text()
-    model, _ = load_checkpoint(run / "checkpoint")  # loads on a CPU-only process as well
-    assert all(p.device.type == "cpu" for p in model.parameters())
-    with safe_open(str(run / "state.safetensors"), framework="pt") as f:
-        assert all(f.get_tensor(k).device.type == "cpu" for k in f.keys())  # noqa: SIM118
+    model, meta = load_checkpoint(run / "checkpoint")  # on the CPU: nothing in it names a GPU
+    probs = np.load(run / "predictions/test_probs.npy")
+    assert np.isfinite(probs).all() and probs.shape[1] == meta["num_classes"]
+    x = torch.zeros(1, meta["in_chans"], meta["window_samples"])
+    assert torch.isfinite(model(x)).all()
 
 
 def test_a_run_started_on_cuda_resumes_on_the_cpu(tmp_path):
