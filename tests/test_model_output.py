@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from ecglab.models._output import split_output
+from ecglab.train.epoch import Stepper
 from ecglab.train.loop import train_one_epoch
 
 
@@ -38,7 +39,7 @@ def test_training_loop_adds_the_aux_loss():
     model = _WithAux()
     loader = [(torch.randn(8, 4), torch.ones(8, 2)) for _ in range(40)]
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    train_one_epoch(model, loader, optimizer, nn.BCEWithLogitsLoss())
+    train_one_epoch(model, loader, Stepper(optimizer, torch.device("cpu")), nn.BCEWithLogitsLoss())
     assert abs(model.extra.item() - 3) < 0.01  # only the aux loss moves it
     model.eval()
     assert isinstance(model(torch.randn(1, 4)), torch.Tensor)

@@ -12,35 +12,7 @@ import pytest
 from safetensors.numpy import load_file
 
 from ecglab.train.config import TrainConfig, load_config
-from helpers import run_cli, write_ptbxl
-
-
-def synthetic_ptbxl(root, n=96, seed=0):
-    """A PTB-XL tree whose two rhythm classes differ in rate, so a model can learn them."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(1000) / 100
-    records = []
-    for i in range(1, n + 1):
-        afib = i % 3 == 0
-        beat = np.sin(2 * np.pi * (2.5 if afib else 1.0) * t + rng.uniform(0, 6))
-        x = np.tile(beat, (12, 1)) * rng.uniform(0.5, 1.5, (12, 1)) + rng.normal(0, 0.1, (12, 1000))
-        fold = 9 if i % 10 == 9 else 10 if i % 10 == 0 else 1 + i % 8
-        records.append((i, i, fold, {"AFIB": 0.0} if afib else {"SR": 0.0}, x))
-    root = write_ptbxl(root, records)
-    (root / "scp_statements.csv").write_text(
-        ",description,diagnostic,form,rhythm,diagnostic_class,diagnostic_subclass\n"
-        "NORM,normal ECG,1.0,,,NORM,NORM\nSR,sinus rhythm,,,1.0,,\nAFIB,atrial fibrillation,,,1.0,,\n"
-    )
-    return root
-
-
-def write_config(path, root, tmp_path, **extra):
-    config = {"model": "fcn_wang", "dataset": "ptbxl", "task": "rhythm", "root": str(root),
-              "cache": str(tmp_path / "cache"), "out": str(tmp_path / "runs"), "epochs": 6,
-              "batch_size": 16, "lr": 0.003, "patience": 0, "threads": 1, "bootstrap": 100,
-              "augment": {"noise_std": 0.05, "lead_mask_p": 0.1}} | extra  # fmt: skip
-    path.write_text(json.dumps(config))  # JSON is YAML
-    return path
+from helpers import run_cli, synthetic_ptbxl, write_config
 
 
 def test_config_typo_names_file_and_key(tmp_path):

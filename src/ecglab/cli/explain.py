@@ -40,6 +40,7 @@ def explain(
         None, "--leads", help="lead names, e.g. I,II,V1, for files that don't name them"
     ),
     units: str = typer.Option(None, "--units", help="mV or uV, for files that don't state them"),
+    device: str = typer.Option("auto", "--device", help="auto (a CUDA GPU if any), cpu, cuda, cuda:N or mps"),
 ) -> None:
     """Grad-CAM (or attention) of one class over a record, drawn at 25 mm/s and 10 mm/mV."""
     from ecglab.explain.plot import output_paths, plot_ecg, save_figure
@@ -58,7 +59,7 @@ def explain(
             limits.check_rate("--fs", fs)
         output_paths(out)  # a bad suffix fails before the model runs
         folder, name = resolve_model(model)
-        predictor = Predictor.from_checkpoint(folder, name=name)
+        predictor = Predictor.from_checkpoint(folder, name=name, device=device)
     except (FileNotFoundError, ValueError, OSError) as exc:
         fail(str(exc))
     if class_name is not None and class_name not in predictor.classes:

@@ -28,6 +28,7 @@ def predict(
         None, "--leads", help="lead names, e.g. I,II,V1, for files that don't name them"
     ),
     units: str = typer.Option(None, "--units", help="mV or uV, for files that don't state them"),
+    device: str = typer.Option("auto", "--device", help="auto (a CUDA GPU if any), cpu, cuda, cuda:N or mps"),
 ) -> None:
     """Class probabilities and decisions for each file; exit code 1 when any file could not be scored."""
     from ecglab.infer import resolve_model
@@ -44,7 +45,9 @@ def predict(
         if fs is not None:
             limits.check_rate("--fs", fs)
         folder, name = resolve_model(model)
-        predictor = Predictor.from_checkpoint(folder, name=name, runtime=runtime, onnx_path=onnx, trust=trust)
+        predictor = Predictor.from_checkpoint(
+            folder, name=name, runtime=runtime, onnx_path=onnx, trust=trust, device=device
+        )
     except (FileNotFoundError, ValueError, ImportError) as exc:
         fail(str(exc))
     results = []

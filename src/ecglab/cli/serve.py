@@ -25,6 +25,7 @@ def serve(
         15.0, "--body-timeout", help="seconds an upload may stall before it is refused (408)"
     ),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level: warning, info, debug"),
+    device: str = typer.Option("auto", "--device", help="auto (a CUDA GPU if any), cpu, cuda, cuda:N or mps"),
 ) -> None:
     """Serve the model: POST ECG files to /predict or /explain, or open the web page at /.
 
@@ -47,7 +48,7 @@ def serve(
     try:
         app = create_app(
             model, max_upload_bytes=int(max_upload_mb * 1024 * 1024), hosts=allowed_hosts(host, allow_host),
-            request_timeout_s=request_timeout, body_timeout_s=body_timeout,
+            request_timeout_s=request_timeout, body_timeout_s=body_timeout, device=device,
         )  # fmt: skip
     except (FileNotFoundError, ValueError, OSError) as exc:
         fail(str(exc))

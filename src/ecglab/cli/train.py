@@ -9,6 +9,10 @@ import typer
 
 from ecglab.cli.data import fail
 
+DEVICE_HELP = (
+    "auto (a CUDA GPU if any, else the CPU), cpu, cuda, cuda:N or mps; overrides the recipe's `device`"
+)
+
 
 @contextmanager
 def _progress_bars():
@@ -40,13 +44,19 @@ def train(
     dry_run: bool = typer.Option(
         False, "--dry-run", help="a few steps of training, validation and evaluation, end to end"
     ),
+    device: str = typer.Option(None, "--device", help=DEVICE_HELP),
 ) -> None:
-    """Train a model from a recipe; re-running the same command resumes an interrupted run."""
+    """Train a model from a recipe; re-running the same command resumes an interrupted run.
+
+    Under torchrun (`torchrun --nproc_per_node G -m ecglab train RECIPE`) each process trains on
+    its own GPU; validation and evaluation run on rank 0.
+    """
     from ecglab.train.config import load_config
     from ecglab.train.loop import fit
 
+    extra = (["dry_run=true"] if dry_run else []) + ([f"device={device}"] if device else [])
     try:
-        cfg = load_config(config, list(overrides) + (["dry_run=true"] if dry_run else []))
+        cfg = load_config(config, list(overrides) + extra)
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))
     try:
@@ -94,6 +104,7 @@ def bench(
     dry_run: bool = typer.Option(
         False, "--dry-run", help="a few steps of every cell, into a results table beside the run folders"
     ),
+    device: str = typer.Option(None, "--device", help=DEVICE_HELP),
 ) -> None:
     """Train and evaluate every cell of a grid not yet in its results table; write CSV and markdown."""
     import shlex
@@ -115,6 +126,7 @@ def bench(
                 seeds=tuple(seed),
                 full=full,
                 dry_run=dry_run,
+                device=device,
             )
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Sampler
 
 from ecglab.data.labels import Task, label_matrix
 from ecglab.data.preprocess import fit_length, normalize, window_starts
@@ -66,6 +66,8 @@ class WindowDataset(Dataset):
     `mode` is `random` (a random crop per access: training), `centre` (one window per record)
     or `sliding` (every window of every record, for aggregated evaluation; `record_index`
     maps each item back to its record). `transform(x, rng)` augments a normalised window.
+    An item is an index, or `(epoch, index)` from `EpochSampler`: the randomness of an item
+    depends on (seed, epoch, index) only, never on which process or loader worker reads it.
     """
 
     def __init__(
@@ -103,7 +105,8 @@ class WindowDataset(Dataset):
     def __len__(self) -> int:
         return len(self.record_index)
 
-    def __getitem__(self, idx: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, idx: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        epoch, idx = idx if isinstance(idx, tuple) else (self.epoch, idx)
         if self.mode == "sliding":
             k, start = self.items[idx]
             i = self.keep[k]
@@ -111,18 +114,39 @@ class WindowDataset(Dataset):
             x = np.ascontiguousarray(fit_length(rec[:, start : start + self.n], self.n, "start"))
         else:
             k = idx
-            x = self.split.window(self.keep[k], self.n, self.mode, self._rng(idx))
+            x = self.split.window(self.keep[k], self.n, self.mode, self._rng(epoch, idx))
         x = normalize(x, self.norm)
         if self.transform is not None:
-            x = self.transform(x, self._rng(idx, 1))
+            x = self.transform(x, self._rng(epoch, idx, 1))
         return torch.from_numpy(x), torch.from_numpy(self.y[k])
 
     def set_epoch(self, epoch: int) -> None:
         """Random crops and augmentations are drawn per (seed, epoch, item): reproducible anywhere."""
         self.epoch = epoch
 
-    def _rng(self, idx: int, stream: int = 0) -> np.random.Generator:
-        return np.random.default_rng((self.seed, self.epoch, int(idx), stream))
+    def _rng(self, epoch: int, idx: int, stream: int = 0) -> np.random.Generator:
+        return np.random.default_rng((self.seed, int(epoch), int(idx), stream))
+
+
+class EpochSampler(Sampler):
+    """Yields `(epoch, index)` from a sampler with `set_epoch` (DistributedSampler).
+
+    A persistent loader worker keeps the dataset copy it started with, so an epoch set on the
+    main process's dataset never reaches it; the epoch travels with each index instead.
+    """
+
+    def __init__(self, sampler):
+        self.sampler, self.epoch = sampler, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.sampler.set_epoch(epoch)
+
+    def __iter__(self):
+        return ((self.epoch, int(i)) for i in self.sampler)
+
+    def __len__(self) -> int:
+        return len(self.sampler)
 
 
 def _from_json(text: str):

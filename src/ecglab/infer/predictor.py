@@ -62,15 +62,20 @@ class Predictor:
     @classmethod
     def from_checkpoint(
         cls, folder: str | Path, *, name: str | None = None, runtime: str = "torch",
-        onnx_path: str | Path | None = None, trust: bool = False,
+        onnx_path: str | Path | None = None, trust: bool = False, device: str = "cpu",
     ) -> Predictor:  # fmt: skip
-        """Load a checkpoint folder; `runtime="onnx"` runs `onnx_path` or the folder's model.onnx."""
+        """Load a checkpoint folder; `runtime="onnx"` runs `onnx_path` or the folder's model.onnx.
+
+        `device` (`ecglab.devices.resolve_device`: auto, cpu, cuda, ...) is where the torch model runs.
+        """
         folder = Path(folder)
         name = name or str(folder)
         if runtime == "torch":
+            from ecglab.devices import resolve_device
             from ecglab.train.checkpoint import load_checkpoint
 
             model, meta = load_checkpoint(folder, trust=trust)
+            model = model.to(resolve_device(device))
             return cls(meta, _torch_runner(model), name, model)
         if runtime != "onnx":
             raise ValueError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
@@ -163,9 +168,12 @@ def finite_outputs(logits: np.ndarray, name: str) -> np.ndarray:
 def _torch_runner(model) -> Callable[[np.ndarray], np.ndarray]:
     import torch
 
+    device = next(model.parameters()).device
+
     def run(x: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            return model(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))).float().numpy()
+            x = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device)
+            return model(x).float().cpu().numpy()
 
     return run
 

@@ -130,14 +130,14 @@ def create_app(
     hosts: Iterable[str] = LOOPBACK_HOSTS,
     request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
     body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S,
+    device: str = "cpu",
 ) -> FastAPI:
-    """The app for a checkpoint folder or shipped model name (None: the default model), loaded now.
-
-    It answers only to the Host names in `hosts` (see `gate.allowed_hosts`).
+    """The app for a checkpoint folder or shipped model name (None: the default model), loaded now
+    on `device`. It answers only to the Host names in `hosts` (see `gate.allowed_hosts`).
     """
     import ecglab
 
-    service = service or Service(model, request_timeout_s)
+    service = service or Service(model, request_timeout_s, device)
     app = FastAPI(
         title="ecglab",
         version=ecglab.__version__,

@@ -32,12 +32,17 @@ MAX_EXPLAIN_S = 120.0  # Grad-CAM runs every window of a record at once; the fig
 class Service:
     """A checkpoint's network and predictor, with a lock around the network."""
 
-    def __init__(self, model: str | Path | None = None, request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S):
+    def __init__(
+        self,
+        model: str | Path | None = None,
+        request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
+        device: str = "cpu",
+    ):
         from ecglab.infer.predictor import Predictor
 
         folder, name = resolve_model(None if model is None else str(model))
         self.name = Path(name).name or name  # a folder's name, not where it sits on the server
-        self.predictor = Predictor.from_checkpoint(folder, name=self.name)
+        self.predictor = Predictor.from_checkpoint(folder, name=self.name, device=device)
         self.limits = Limits.from_env()
         self.timeout_s = request_timeout_s
         self.lock = threading.Lock()

@@ -267,9 +267,11 @@ def run_bench(
     seeds: tuple[int, ...] = (),
     full: bool = False,
     dry_run: bool = False,
+    device: str | None = None,
 ) -> Path:
     """Run every cell not yet in the results table (of this shard, of these models, tasks and seeds
-    if given), adding each row as it finishes, then write the spec's extra tables."""
+    if given), adding each row as it finishes, then write the spec's extra tables. `device`
+    overrides every cell's."""
     from ecglab.data import get_reader
     from ecglab.data.cache import PrepareSettings, default_cache_dir, prepare
     from ecglab.train.loop import fit
@@ -284,7 +286,7 @@ def run_bench(
     version, machine = code_version(), spec.get("machine") or machine_label()
     filters = {"model": models, "task": tasks, "seed": seeds}
     grid = [
-        config
+        replace(config, device=device or config.device)
         for config in cells(spec, spec_path, full, dry_run)
         if all(not wanted or getattr(config, field) in wanted for field, wanted in filters.items())
     ]

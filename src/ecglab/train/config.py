@@ -10,6 +10,15 @@ from typing import Any
 
 import yaml
 
+from ecglab.devices import check_device_spec
+
+PRECISIONS = ("fp32", "bf16", "fp16")
+# Keys that choose where and how a run executes, not its recipe: a run may resume with them changed.
+# grad_accum_steps splits the global batch as the number of processes does (batch norm sees the split).
+EXECUTION_KEYS = frozenset(
+    {"device", "threads", "workers", "prefetch_factor", "persistent_workers", "grad_accum_steps", "compile"}
+)
+
 
 @dataclass(frozen=True)
 class AugmentConfig:
@@ -60,15 +69,32 @@ class TrainConfig:
     name: str | None = None  # run folder name; None: <label or model>-<dataset>-<task>-s<seed>
     label: str | None = None  # a bench row's name for this recipe when one model runs with several
     dry_run: bool = False  # a few steps of everything, end to end
+    # where and how a run executes; README: Training on GPUs and clusters
+    device: str = "auto"  # auto (a CUDA GPU if any, else the CPU), cpu, cuda, cuda:N, mps
+    precision: str = "fp32"  # fp32, bf16 (autocast, also on the CPU), fp16 (+ grad scaler; GPUs)
+    workers: int = 0  # data-loading processes per training process; 0: in the training process
+    prefetch_factor: int = 2  # batches each worker loads ahead (workers > 0)
+    persistent_workers: bool = True  # keep workers between epochs (workers > 0)
+    grad_accum_steps: int = 1  # micro-batches per optimizer step; batch_size stays the global batch
+    clip_grad_norm: float | None = None  # clip the gradients' global L2 norm to this; None: no clipping
+    sync_bn: bool = False  # SyncBatchNorm across processes (CUDA only; one process: plain batch norm)
+    compile: bool = False  # torch.compile the training model (not measured as a default here)
 
     def __post_init__(self):
-        choices = {"scheduler": ("cosine", "step"), "aggregate": ("mean", "max"),
+        choices = {"scheduler": ("cosine", "step"), "aggregate": ("mean", "max"), "precision": PRECISIONS,
                    "monitor": ("val_macro_auc", "val_loss", "val_macro_f1"), "norm": ("zscore", "none")}  # fmt: skip
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
                 raise ValueError(f"{key}: {getattr(self, key)!r} is not one of {', '.join(allowed)}")
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ValueError("epochs and batch_size must be at least 1 and lr positive")
+        check_device_spec(self.device)
+        if self.workers < 0 or self.prefetch_factor < 1 or self.grad_accum_steps < 1:
+            raise ValueError("workers must be at least 0, prefetch_factor and grad_accum_steps at least 1")
+        if self.clip_grad_norm is not None and self.clip_grad_norm <= 0:
+            raise ValueError(
+                f"clip_grad_norm: {self.clip_grad_norm} must be positive, or null for no clipping"
+            )
 
     @property
     def run_name(self) -> str:
@@ -76,6 +102,12 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def config_changes(old: TrainConfig, new: TrainConfig) -> dict[str, tuple[Any, Any]]:
+    """{key: (old, new)} for every top-level key whose value differs (augment compares as a whole)."""
+    a, b = old.to_dict(), new.to_dict()
+    return {key: (a[key], b[key]) for key in a if a[key] != b[key]}
 
 
 def _check_keys(data: dict, cls: type, where: str) -> None:

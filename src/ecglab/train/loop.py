@@ -2,65 +2,103 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import subprocess
 import time
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 from torch import nn
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader, DistributedSampler, Subset
 
 from ecglab import __version__
 from ecglab.checkpoint_meta import CheckpointMeta
 from ecglab.data import get_reader
 from ecglab.data.cache import PrepareSettings, default_cache_dir, prepare
-from ecglab.data.dataset import WindowDataset
+from ecglab.data.dataset import EpochSampler, WindowDataset
 from ecglab.models import create_model
 from ecglab.models._output import split_output
 from ecglab.train.augment import Augment
 from ecglab.train.checkpoint import load_state, save_checkpoint, save_state
 from ecglab.train.config import TrainConfig
-from ecglab.train.distributed import World, close_world, init_world, mean_over_world
+from ecglab.train.distributed import (
+    World,
+    close_world,
+    from_main,
+    init_world,
+    mean_over_world,
+    micro_batch_size,
+)
+from ecglab.train.epoch import Stepper, autocast, check_precision, run_epoch
+from ecglab.train.run_folder import Run
 
-HISTORY_FIELDS = ["epoch", "train_loss", "val_loss", "val_macro_auc", "val_macro_f1", "lr", "seconds"]
 DRY_RUN_STEPS = 3
 DRY_RUN_RECORDS = 48
 
 
-def train_one_epoch(model, loader, optimizer, loss_fn, max_steps=None, on_step=None) -> float:
-    model.train()
-    total, seen = 0.0, 0
-    for step, (x, y) in enumerate(loader):
-        if max_steps is not None and step >= max_steps:
-            break
+def train_one_epoch(model, loader, stepper: Stepper, loss_fn, max_steps=None, on_step=None) -> float:
+    """Supervised epoch: the task loss, plus the auxiliary loss a model may return in training."""
+
+    def batch_loss(x, y):
         logits, aux_loss = split_output(model(x))
-        loss = loss_fn(logits, y) if aux_loss is None else loss_fn(logits, y) + aux_loss
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        total += loss.item() * len(x)
-        seen += len(x)
-        if on_step:
-            on_step()
-    return total / max(seen, 1)
+        return loss_fn(logits, y) if aux_loss is None else loss_fn(logits, y) + aux_loss
+
+    return run_epoch(model, loader, batch_loss, stepper, max_steps, on_step)
+
+
+def data_loader(
+    ds,
+    batch_size: int,
+    device: torch.device,
+    workers: int = 0,
+    sampler=None,
+    persistent: bool = False,
+    prefetch_factor: int = 2,
+) -> DataLoader:
+    """Batches of `ds` (whole batches only when a sampler is given: training).
+
+    The loader's own generator leaves the global RNG, which dropout draws from, untouched:
+    the same dropout masks with any number of workers, persistent or not, and after a resume.
+    """
+    options = {"persistent_workers": persistent, "prefetch_factor": prefetch_factor} if workers else {}
+    return DataLoader(
+        ds,
+        batch_size,
+        sampler=sampler,
+        drop_last=sampler is not None,
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
+        generator=torch.Generator(),
+        **options,
+    )
 
 
 @torch.no_grad()
-def predict_records(model, ds: WindowDataset, multilabel: bool, batch_size: int, aggregate: str = "mean",
-                    max_records: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
-    """Window logits -> probabilities, combined per record; returns (probs, y_true, window_logits)."""
+def predict_records(
+    model,
+    ds: WindowDataset,
+    multilabel: bool,
+    batch_size: int,
+    aggregate: str = "mean",
+    max_records: int | None = None,
+    device: torch.device | None = None,
+    precision: str = "fp32",
+    workers: int = 0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Window logits -> probabilities, combined per record; returns (probs, y_true, window_logits).
+
+    `model` is already on `device` (default: the CPU); the results come back as numpy arrays.
+    """
+    device = device or torch.device("cpu")
     model.eval()
     n_records = len(ds.y) if max_records is None else min(max_records, len(ds.y))
     items = np.flatnonzero(ds.record_index < n_records)
     logits = []
-    for start in range(0, len(items), batch_size):
-        x = torch.stack([ds[int(i)][0] for i in items[start : start + batch_size]])
-        logits.append(model(x).float())
+    for x, _ in data_loader(Subset(ds, items.tolist()), batch_size, device, workers):
+        with autocast(device, precision):
+            logits.append(model(x.to(device, non_blocking=True)).float().cpu())
     logits = torch.cat(logits) if logits else torch.empty(0, ds.y.shape[1])
     probs = torch.sigmoid(logits) if multilabel else torch.softmax(logits, dim=1)
     owner = ds.record_index[items]
@@ -102,51 +140,6 @@ def git_commit() -> str:
         return "unknown"
 
 
-class Run:
-    """The run folder: resolved config, log, history, checkpoints, predictions, metrics."""
-
-    def __init__(self, config: TrainConfig, world: World):
-        self.dir = Path(config.out) / config.run_name
-        self.config, self.world = config, world
-        self.state_path = self.dir / "state.safetensors"
-
-    def start(self) -> bool:
-        """Create or reopen the folder; True when a resume state exists. A different config is an error."""
-        resolved = yaml.safe_dump(self.config.to_dict(), sort_keys=False)
-        saved = self.dir / "config.yaml"
-        if saved.is_file() and saved.read_text() != resolved:
-            raise ValueError(
-                f"{self.dir} holds a run with a different config; set another `name` or remove the folder"
-            )
-        if self.world.main:
-            self.dir.mkdir(parents=True, exist_ok=True)
-            saved.write_text(resolved)
-        self.world.barrier()
-        return self.state_path.is_file()
-
-    def log(self, message: str) -> None:
-        if self.world.main:
-            with open(self.dir / "log.txt", "a") as f:
-                f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
-
-    def history(self, before_epoch: int) -> list[dict]:
-        """History rows of completed epochs (a row written just before a kill is dropped)."""
-        path = self.dir / "history.csv"
-        if not path.is_file():
-            return []
-        with open(path) as f:
-            return [r for r in csv.DictReader(f) if int(r["epoch"]) < before_epoch]
-
-    def write_history(self, rows: list[dict]) -> None:
-        if self.world.main:
-            tmp = self.dir / "history.csv.tmp"
-            with open(tmp, "w", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=HISTORY_FIELDS)
-                writer.writeheader()
-                writer.writerows(rows)
-            tmp.replace(self.dir / "history.csv")
-
-
 def build_optimizer(model: nn.Module, config: TrainConfig):
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     if config.scheduler == "step":
@@ -172,11 +165,13 @@ def fit_schedule_to_budget(scheduler, epochs: int, first_epoch_seconds: float, m
 def fit(config: TrainConfig, progress=None) -> Path:
     """Train, validate every epoch, keep the best checkpoint, predict every split, evaluate.
 
-    Re-running the same config resumes from the last completed epoch; on CPU the result is the
-    same, bit for bit, as a run that was never interrupted. `progress` is an optional
+    Under torchrun every process trains its share of each global batch; validation, the
+    checkpoints and the final predictions and evaluation run on rank 0 alone. Re-running the
+    same config resumes from the last completed epoch; on CPU the result is the same, bit for
+    bit, as a run that was never interrupted. `progress` is an optional
     `(description, total) -> advance()` factory for a progress bar.
     """
-    world = init_world()
+    world = init_world(config.device)
     try:
         return _fit(config, world, progress)
     finally:
@@ -184,9 +179,58 @@ def fit(config: TrainConfig, progress=None) -> Path:
 
 
 def _fit(config: TrainConfig, world: World, progress) -> Path:
+    check_execution(config, world)
     torch.manual_seed(config.seed)
     if config.threads:
         torch.set_num_threads(config.threads)
+    data = build_datasets(config, world)
+    run = Run(config, world)
+    resuming = run.start()
+    parts = build_model_and_optimizer(config, data, world)
+    epochs = 1 if config.dry_run else config.epochs
+    state = resume_state(run, parts, world, epochs) if resuming else TrainState(epochs)
+    meta = checkpoint_meta(config, data.reader, data.task, data.manifest, data.window)
+    run.log(
+        f"training {config.model} on {config.dataset}/{data.task.name}: {len(data.train)} train, "
+        f"{len(data.eval_sets['val'].y)} val records; {world.size} process(es) on {world.device}"
+    )
+    for epoch in range(state.start_epoch, state.epochs):
+        if state.finished(epoch, config):
+            break
+        fit_epoch(epoch, config, world, run, data, parts, state, meta, progress)
+    if world.main:
+        finish(run, parts.model, data.eval_sets, data.task.multilabel, config, world.device)
+    world.barrier()
+    return run.dir
+
+
+def check_execution(config: TrainConfig, world: World) -> None:
+    """Errors that need no data: precision and SyncBatchNorm for the device, the batch's split."""
+    check_precision(world.device, config.precision)
+    if config.sync_bn and world.device.type != "cuda":
+        raise ValueError(
+            f"sync_bn: SyncBatchNorm runs on CUDA devices only, and this run is on "
+            f"{world.device}; set sync_bn: false"
+        )
+    micro_batch_size(config.batch_size, world.size, config.grad_accum_steps)
+
+
+@dataclass
+class Data:
+    """The run's data: the reader and task, the prepared cache's manifest, the datasets and the loader."""
+
+    reader: object
+    task: object
+    manifest: dict
+    window: float
+    train: WindowDataset
+    eval_sets: dict[str, WindowDataset]
+    sampler: EpochSampler
+    loader: DataLoader
+
+
+def build_datasets(config: TrainConfig, world: World) -> Data:
+    """Prepare the cache (rank 0), then the training set with its loader and the sliding val/test sets."""
     reader = get_reader(config.dataset, config.root, config.fs)
     task = reader.task(config.task)
     settings = PrepareSettings(config.fs, config.seconds, config.filter, config.val_fold, config.test_fold)
@@ -195,30 +239,66 @@ def _fit(config: TrainConfig, world: World, progress) -> Path:
         prepare(reader, cache_dir, settings)
     world.barrier()
     manifest = json.loads((cache_dir / "manifest.json").read_text())
-
-    run = Run(config, world)
-    resuming = run.start()
     window = config.crop_seconds or config.seconds
     augment = Augment(config.augment, config.fs)
-    train_ds = WindowDataset(cache_dir, "train", task, seconds=window, mode="random", norm=config.norm,
-                             seed=config.seed, transform=augment if augment.active else None)  # fmt: skip
+    train = WindowDataset(cache_dir, "train", task, seconds=window, mode="random", norm=config.norm,
+                          seed=config.seed, transform=augment if augment.active else None)  # fmt: skip
     eval_sets = {split: WindowDataset(cache_dir, split, task, seconds=window, mode="sliding", norm=config.norm,
                                       stride_seconds=config.eval_stride_seconds) for split in ("val", "test")}  # fmt: skip
-    if len(train_ds) < config.batch_size or len(eval_sets["val"]) == 0:
-        raise ValueError(f"{cache_dir}: {len(train_ds)} training and {len(eval_sets['val'].y)} validation records "
+    if len(train) < config.batch_size or len(eval_sets["val"]) == 0:
+        raise ValueError(f"{cache_dir}: {len(train)} training and {len(eval_sets['val'].y)} validation records "
                          f"of task {task.name}; too few for batch size {config.batch_size}")  # fmt: skip
-    sampler = DistributedSampler(
-        train_ds, num_replicas=world.size, rank=world.rank, shuffle=True, seed=config.seed, drop_last=True
+    sampler = EpochSampler(
+        DistributedSampler(
+            train, num_replicas=world.size, rank=world.rank, shuffle=True, seed=config.seed, drop_last=True
+        )
     )
-    loader = DataLoader(train_ds, batch_size=config.batch_size // world.size, sampler=sampler, drop_last=True)
+    micro = micro_batch_size(config.batch_size, world.size, config.grad_accum_steps)
+    loader = data_loader(
+        train, micro, world.device, config.workers, sampler, config.persistent_workers, config.prefetch_factor
+    )
+    return Data(reader, task, manifest, window, train, eval_sets, sampler, loader)
 
+
+@dataclass
+class Parts:
+    """What trains: `model` is evaluated and saved; `train_model` wraps it (DDP, torch.compile)."""
+
+    model: nn.Module
+    train_model: nn.Module
+    stepper: Stepper
+    scheduler: object
+    loss_fn: nn.Module
+
+
+def build_model_and_optimizer(config: TrainConfig, data: Data, world: World) -> Parts:
+    """The model on the run's device (initialised on the CPU, so the same weights anywhere)."""
     model = create_model(
-        config.model, num_classes=task.num_classes, in_chans=len(reader.lead_names), **config.model_kwargs
+        config.model,
+        num_classes=data.task.num_classes,
+        in_chans=len(data.reader.lead_names),
+        **config.model_kwargs,
     )
-    train_model = nn.parallel.DistributedDataParallel(model) if world.size > 1 else model
+    if config.sync_bn and world.size > 1:
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    model = model.to(world.device)
+    train_model = model
+    if world.size > 1:
+        device_ids = [world.device.index] if world.device.type == "cuda" else None
+        train_model = nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+    if config.compile:
+        train_model = torch.compile(train_model)
     optimizer, scheduler = build_optimizer(model, config)
-    loss_fn = nn.BCEWithLogitsLoss() if task.multilabel else _OneHotCrossEntropy()
-    meta = CheckpointMeta(
+    stepper = Stepper(
+        optimizer, world.device, config.precision, config.grad_accum_steps, config.clip_grad_norm
+    )
+    loss_fn = nn.BCEWithLogitsLoss() if data.task.multilabel else _OneHotCrossEntropy()
+    return Parts(model, train_model, stepper, scheduler, loss_fn)
+
+
+def checkpoint_meta(config: TrainConfig, reader, task, manifest: dict, window: float) -> CheckpointMeta:
+    """What a checkpoint's config.json holds: enough to rebuild the model and use it on a file."""
+    return CheckpointMeta(
         model=config.model, model_kwargs=config.model_kwargs, num_classes=task.num_classes,
         in_chans=len(reader.lead_names), lead_names=tuple(reader.lead_names), classes=tuple(task.classes),
         multilabel=task.multilabel, fs=config.fs, window_samples=round(window * config.fs), seconds=window,
@@ -227,92 +307,145 @@ def _fit(config: TrainConfig, world: World, progress) -> Path:
         ecglab_version=__version__,
     )  # fmt: skip
 
-    start_epoch, best, bad_epochs, trained_seconds = 0, None, 0, 0.0
-    epochs = 1 if config.dry_run else config.epochs
-    if resuming:
-        extra = load_state(run.state_path, model, optimizer, scheduler)
-        start_epoch, best, bad_epochs, trained_seconds = (
-            extra["epoch"] + 1,
-            extra["best"],
-            extra["bad_epochs"],
-            extra["seconds"],
-        )
-        epochs = extra.get("epochs", epochs)
-        run.log(f"resumed after epoch {extra['epoch']}")
-    history = run.history(start_epoch)
-    max_steps = DRY_RUN_STEPS if config.dry_run else None
-    max_records = DRY_RUN_RECORDS if config.dry_run else None
-    run.log(
-        f"training {config.model} on {config.dataset}/{task.name}: {len(train_ds)} train, {len(eval_sets['val'].y)} val records"
+
+@dataclass
+class TrainState:
+    """Where training stands; saved with the weights after every epoch, so a resumed run continues it."""
+
+    epochs: int
+    start_epoch: int = 0
+    best: float | None = None
+    bad_epochs: int = 0
+    seconds: float = 0.0
+    history: list = field(default_factory=list)
+
+    def finished(self, epoch: int, config: TrainConfig) -> bool:
+        out_of_time = config.max_minutes and self.seconds >= 60 * config.max_minutes
+        return epoch >= self.epochs or self.bad_epochs >= config.patience > 0 or bool(out_of_time)
+
+    def record(self, score: float) -> bool:
+        """Count a validation score; True when it is the best so far."""
+        improved = self.best is None or score > self.best
+        self.best, self.bad_epochs = (score, 0) if improved else (self.best, self.bad_epochs + 1)
+        return improved
+
+
+def resume_state(run: Run, parts: Parts, world: World, epochs: int) -> TrainState:
+    """Weights, optimizer, scheduler and loss scale from the state file (device-free, loaded onto
+    this run's device). Another device, number of processes or accumulation continues the same
+    global batches; the log says what changed."""
+    extra = load_state(run.state_path, parts.model, parts.stepper.optimizer, parts.scheduler)
+    parts.stepper.load_state_dict(extra.get("scaler") or {})
+    state = TrainState(
+        extra.get("epochs", epochs),
+        extra["epoch"] + 1,
+        extra["best"],
+        extra["bad_epochs"],
+        extra["seconds"],
+        run.history(extra["epoch"] + 1),
     )
+    was = extra.get("world_size", 1)
+    note = f"; {world.size} process(es), {was} before" if was != world.size else ""
+    run.log(f"resumed after epoch {extra['epoch']}{note}")
+    return state
 
-    for epoch in range(start_epoch, epochs):
-        if (
-            epoch >= epochs
-            or bad_epochs >= config.patience > 0
-            or (config.max_minutes and trained_seconds >= 60 * config.max_minutes)
-        ):
-            break
-        started = time.perf_counter()
-        torch.manual_seed(config.seed * 100_003 + epoch)  # dropout and the like: the same on resume
-        sampler.set_epoch(epoch)
-        train_ds.set_epoch(epoch)
-        steps = min(len(loader), max_steps or len(loader))
-        advance = progress(f"epoch {epoch + 1}/{epochs}", steps) if (progress and world.main) else None
-        train_loss = mean_over_world(
-            train_one_epoch(train_model, loader, optimizer, loss_fn, max_steps, advance), world
+
+def fit_epoch(epoch, config, world, run, data, parts, state, meta, progress) -> None:
+    """Train one epoch, validate on rank 0, step the schedule, save the state (and the best checkpoint)."""
+    started = time.perf_counter()
+    torch.manual_seed(config.seed * 100_003 + epoch)  # dropout and the like: the same on resume
+    data.sampler.set_epoch(epoch)
+    max_steps = DRY_RUN_STEPS if config.dry_run else None
+    steps = min(len(data.loader) // config.grad_accum_steps, max_steps or len(data.loader))
+    advance = progress(f"epoch {epoch + 1}/{state.epochs}", steps) if (progress and world.main) else None
+    train_loss = mean_over_world(
+        train_one_epoch(parts.train_model, data.loader, parts.stepper, parts.loss_fn, max_steps, advance),
+        world,
+    )
+    val_loss, val_auc, val_f1 = validate(parts.model, data, config, world)
+    lr = parts.stepper.optimizer.param_groups[0]["lr"]
+    # every process adds the same time, so all stop after the same epoch and fit the same schedule
+    state.seconds += mean_over_world(time.perf_counter() - started, world)
+    if epoch == 0 and config.max_minutes:
+        state.epochs = fit_schedule_to_budget(
+            parts.scheduler, state.epochs, state.seconds, config.max_minutes
         )
-        probs, y_val, _ = predict_records(
-            model, eval_sets["val"], task.multilabel, config.batch_size, config.aggregate, max_records
-        )
-        val_auc, val_f1 = val_scores(y_val, probs, task.multilabel)
-        val_loss = record_loss(probs, y_val, task.multilabel)
-        lr = optimizer.param_groups[0]["lr"]
-        # every process adds the same time, so all stop after the same epoch and fit the same schedule
-        trained_seconds += mean_over_world(time.perf_counter() - started, world)
-        if epoch == 0 and config.max_minutes:
-            epochs = fit_schedule_to_budget(scheduler, epochs, trained_seconds, config.max_minutes)
-            run.log(
-                f"{trained_seconds:.1f} s per epoch: {epochs} epochs fit the {config.max_minutes:g}-minute budget"
-            )
-        scheduler.step()
-        row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "val_macro_auc": val_auc,
-               "val_macro_f1": val_f1, "lr": lr, "seconds": round(time.perf_counter() - started, 3)}  # fmt: skip
-        history.append(row)
-        score = {"val_loss": -val_loss, "val_macro_auc": val_auc, "val_macro_f1": val_f1}[config.monitor]
-        improved = best is None or score > best
-        best, bad_epochs = (score, 0) if improved else (best, bad_epochs + 1)
-        run.write_history(history)
-        if world.main:
-            if improved:
-                save_checkpoint(run.dir / "checkpoint", model, replace(meta, epoch=epoch))
-            save_state(run.state_path, model, optimizer, scheduler,
-                       {"epoch": epoch, "best": best, "bad_epochs": bad_epochs, "seconds": trained_seconds,
-                        "epochs": epochs})  # fmt: skip
         run.log(
-            f"epoch {epoch}: train_loss {train_loss:.4f} val_loss {val_loss:.4f} val_macro_auc {val_auc:.4f}"
+            f"{state.seconds:.1f} s per epoch: {state.epochs} epochs fit the {config.max_minutes:g}-minute budget"
         )
-        world.barrier()
-
+    parts.scheduler.step()
+    state.history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "val_macro_auc": val_auc,
+                          "val_macro_f1": val_f1, "lr": lr, "seconds": round(time.perf_counter() - started, 3)})  # fmt: skip
+    improved = state.record(
+        {"val_loss": -val_loss, "val_macro_auc": val_auc, "val_macro_f1": val_f1}[config.monitor]
+    )
+    run.write_history(state.history)
     if world.main:
-        finish(run, model, eval_sets, task.multilabel, config, max_records)
+        save_epoch(run, parts, state, epoch, meta if improved else None, world.size)
+    run.log(f"epoch {epoch}: train_loss {train_loss:.4f} val_loss {val_loss:.4f} val_macro_auc {val_auc:.4f}")
     world.barrier()
-    return run.dir
+
+
+def save_epoch(
+    run: Run, parts: Parts, state: TrainState, epoch: int, meta: CheckpointMeta | None, world_size: int
+) -> None:
+    """The resume state (CPU tensors: it loads on any device), and the checkpoint when `meta` is given."""
+    if meta is not None:
+        save_checkpoint(run.dir / "checkpoint", parts.model, replace(meta, epoch=epoch))
+    extra = {"epoch": epoch, "best": state.best, "bad_epochs": state.bad_epochs, "seconds": state.seconds,
+             "epochs": state.epochs, "world_size": world_size, "scaler": parts.stepper.state_dict()}  # fmt: skip
+    save_state(run.state_path, parts.model, parts.stepper.optimizer, parts.scheduler, extra)
+
+
+def validate(model: nn.Module, data: Data, config: TrainConfig, world: World) -> tuple[float, float, float]:
+    """(val_loss, val_macro_auc, val_macro_f1), computed on rank 0 and shared with every process."""
+    scores = [0.0, 0.0, 0.0]
+    if world.main:
+        max_records = DRY_RUN_RECORDS if config.dry_run else None
+        probs, y_val, _ = predict_records(
+            model,
+            data.eval_sets["val"],
+            data.task.multilabel,
+            config.batch_size,
+            config.aggregate,
+            max_records,
+            world.device,
+            config.precision,
+            config.workers,
+        )
+        scores = [
+            record_loss(probs, y_val, data.task.multilabel),
+            *val_scores(y_val, probs, data.task.multilabel),
+        ]
+    return tuple(from_main(scores, world))
 
 
 def finish(
-    run: Run, model: nn.Module, eval_sets: dict, multilabel: bool, config: TrainConfig, max_records
+    run: Run, model: nn.Module, eval_sets: dict, multilabel: bool, config: TrainConfig, device: torch.device
 ) -> None:
     """Reload the best weights, write each split's record-level predictions, then evaluate."""
     from ecglab.train.checkpoint import load_checkpoint
 
     best, _ = load_checkpoint(run.dir / "checkpoint")
+    best = best.to(device)
     out = run.dir / "predictions"
     out.mkdir(exist_ok=True)
-    train = WindowDataset(eval_sets["val"].split.dir, "train", eval_sets["val"].task, seconds=eval_sets["val"].n / eval_sets["val"].split.fs,
-                          mode="sliding", norm=config.norm, stride_seconds=config.eval_stride_seconds)  # fmt: skip
+    val = eval_sets["val"]
+    train = WindowDataset(val.split.dir, "train", val.task, seconds=val.n / val.split.fs, mode="sliding",
+                          norm=config.norm, stride_seconds=config.eval_stride_seconds)  # fmt: skip
+    max_records = DRY_RUN_RECORDS if config.dry_run else None
     for split, ds in {"train": train, **eval_sets}.items():
-        probs, y, _ = predict_records(best, ds, multilabel, config.batch_size, config.aggregate, max_records)
+        probs, y, _ = predict_records(
+            best,
+            ds,
+            multilabel,
+            config.batch_size,
+            config.aggregate,
+            max_records,
+            device,
+            config.precision,
+            config.workers,
+        )
         np.save(out / f"{split}_probs.npy", probs)
         np.save(out / f"{split}_true.npy", y)
     from ecglab.evaluate.evaluate import evaluate_run
