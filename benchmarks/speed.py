@@ -60,25 +60,15 @@ DTYPE_NAMES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 
 
 def pick_device(name: str, precision: str) -> torch.device:
-    """`cpu`, `cuda`, `cuda:N` or `auto` as a torch device, with an error naming what is available.
+    """The training loop's device resolver and precision check, as a command-line error."""
+    from ecglab.devices import resolve_device
+    from ecglab.train.epoch import check_precision
 
-    A local stand-in for the training loop's device option (issue 13), kept here so the script
-    runs on its own.
-    """
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
     try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise SystemExit(f"--device {name}: expected cpu, cuda, cuda:N or auto") from None
-    if device.type == "cuda":
-        count = torch.cuda.device_count()
-        if not count or (device.index or 0) >= count:
-            raise SystemExit(f"--device {name}: this machine has {count} CUDA device(s); use cpu")
-    elif device.type != "cpu":
-        raise SystemExit(f"--device {name}: expected cpu, cuda, cuda:N or auto")
-    if precision == "fp16" and device.type == "cpu":
-        raise SystemExit("--precision fp16 needs a GPU; on the CPU use bf16 (or fp32)")
+        device = resolve_device(name)
+        check_precision(device, precision)
+    except ValueError as exc:
+        raise SystemExit(f"--device {name} --precision {precision}: {exc}") from None
     return device
 
 

@@ -36,9 +36,9 @@ def test_speed_under_bf16_autocast_on_the_cpu_and_device_errors(tmp_path):
     (row,) = list(csv.DictReader(out.open()))
     assert float(row["train_samples_per_s"]) > 0 and float(row["share_of_peak"]) > 0
     assert row["roofline_share"] == ""  # the roofline is a CPU float32 analysis
-    for flags, message in ((("--precision", "fp16"), "fp16 needs a GPU; on the CPU use bf16"),
-                           (("--device", "cuda:99"), "--device cuda:99: this machine has"),
-                           (("--device", "tpu"), "expected cpu, cuda, cuda:N or auto")):  # fmt: skip
+    for flags, message in ((("--precision", "fp16"), "fp16 is for GPUs (autocast with a gradient scaler); on the CPU use precision bf16"),
+                           (("--device", "cuda:99"), "device 'cuda:99' does not exist on this machine; available: cpu"),
+                           (("--device", "tpu"), "'tpu' is not one of auto, cpu, cuda, cuda:N or mps")):  # fmt: skip
         proc = subprocess.run([sys.executable, *args, *flags], cwd=REPO, capture_output=True, text=True)
         assert proc.returncode != 0 and message in proc.stderr, proc.stderr[-500:]
 
