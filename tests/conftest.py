@@ -51,3 +51,20 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def fast_cpu(one_thread):
+    """One thread, no oneDNN, denormals flushed, for untrained models on shared cores.
+
+    oneDNN's per-shape setup costs more than it saves on tiny batches, and untrained deep models in
+    eval mode produce denormals, which run ~40x slower. `set_flush_denormal` returns whether the CPU
+    supports it, not the previous state, so the test's end turns flushing off again (torch's
+    default): left on, it breaks later code that needs IEEE subnormals (hypothesis, in the fuzz test).
+    """
+    import torch
+
+    torch.set_flush_denormal(True)
+    with torch.backends.mkldnn.flags(enabled=False):
+        yield
+    torch.set_flush_denormal(False)

@@ -2,7 +2,6 @@
 PTB-XL subset, and its table writer pairs every row with the default model on the same records."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,13 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ecglab.checkpoint_meta import CheckpointMeta
 from ecglab.evaluate.metrics import roc_auc_score
 from ecglab.models import list_models
+from ecglab.paths import data_root
 from ecglab.train.bench import cells, model_label, read_spec
 from ecglab.train.config import TrainConfig
 from ecglab.train.tables.ablation import REFERENCE, TABLES, ablation_tables
 
 SPEC = Path(__file__).resolve().parents[1] / "benchmarks/ablation.yaml"
+LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
 
 
 def test_spec_lists_every_variant_in_a_table_with_seeds_and_full_scale():
@@ -48,8 +50,8 @@ def test_item_seeds_must_be_integers(tmp_path):
 
 def test_dry_run_of_two_variants_writes_the_ablation_page(tmp_path):
     """`ecglab bench benchmarks/ablation.yaml --dry-run` as a user runs it, on the shared PTB-XL subset."""
-    if not (Path(os.environ.get("ECGLAB_DATA", "/work/shared/data")) / "ptbxl").is_dir():
-        pytest.skip("the PTB-XL subset is absent; set ECGLAB_DATA")
+    if not (data_root() / "ptbxl").is_dir():
+        pytest.skip(f"the PTB-XL subset is absent from {data_root()}; set ECGLAB_DATA")
     args = ["bench", str(SPEC), "--dry-run", "--task", "rhythm"]
     args += ["--model", "inceptionformer_tiny", "--model", "resnet1d18"]
     proc = subprocess.run(
@@ -74,8 +76,10 @@ def _run(root: Path, label: str, seed: int, y: np.ndarray, probs: np.ndarray) ->
     run = root / f"{label}-s{seed}"
     (run / "checkpoint").mkdir(parents=True)
     (run / "predictions").mkdir()
-    meta = {"num_classes": y.shape[1], "in_chans": 12, "window_samples": 250, "task": "rhythm"}
-    (run / "checkpoint/config.json").write_text(json.dumps(meta))
+    meta = CheckpointMeta(model="inceptionformer", num_classes=y.shape[1], in_chans=12, lead_names=LEADS,
+                          classes=tuple(f"c{i}" for i in range(y.shape[1])), multilabel=True, fs=100,
+                          window_samples=250, task="rhythm")  # fmt: skip
+    (run / "checkpoint/config.json").write_text(json.dumps(meta.to_json()))
     auc = roc_auc_score(y, probs)
     test = {"macro_auc": {"value": auc, "lo": auc - 0.01, "hi": auc + 0.01},
             "macro_f1": {"value": 0.5, "lo": 0.4, "hi": 0.6}}  # fmt: skip

@@ -9,14 +9,7 @@ from ecglab.explain.attention import attention_relevance, has_attention, receive
 from ecglab.explain.gradcam import grad_cam, grad_cam_leads, keeps_leads, normalize_map, window_starts
 from ecglab.models import create_model, list_models
 
-
-@pytest.fixture(autouse=True)
-def _fast_cpu():
-    """As in test_models_contract: no oneDNN first-call setup, and no denormals from untrained models."""
-    previous = torch.set_flush_denormal(True)
-    with torch.backends.mkldnn.flags(enabled=False):
-        yield
-    torch.set_flush_denormal(previous)
+pytestmark = pytest.mark.usefixtures("fast_cpu")
 
 
 def bump(samples: int, centre: int, width: float = 4.0, sign: float = 1.0) -> np.ndarray:

@@ -15,22 +15,7 @@ NOT_EXPORTABLE: dict[str, str] = {
 NUM_CLASSES = 5
 
 
-@pytest.fixture(autouse=True)
-def _fast_cpu():
-    """One thread, no oneDNN, denormals flushed: tiny batches gain nothing from threads, which stall
-    badly when other processes share the cores; oneDNN's per-shape setup costs more than it saves
-    here; untrained deep models in eval mode produce denormals, which run ~40x slower."""
-    threads, denormal, mkldnn = (
-        torch.get_num_threads(),
-        torch.set_flush_denormal(True),
-        torch.backends.mkldnn.enabled,
-    )
-    torch.set_num_threads(1)
-    torch.backends.mkldnn.enabled = False
-    yield
-    torch.backends.mkldnn.enabled = mkldnn
-    torch.set_num_threads(threads)
-    torch.set_flush_denormal(denormal)
+pytestmark = pytest.mark.usefixtures("fast_cpu")  # see conftest: one thread, no oneDNN, no denormals
 
 
 def _length(model, preferred: int = 256) -> int:

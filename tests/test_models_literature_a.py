@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from ecglab.checkpoint_meta import CheckpointMeta
 from ecglab.explain.gradcam import grad_cam_leads, keeps_leads, stretch
 from ecglab.models import create_model
 from ecglab.models.dprnn import overlap_add, segment
@@ -18,14 +19,7 @@ from helpers import run_cli, write_wfdb
 NAMES = ["im_ecg", "se_ecgnet", "mvms_ecg", "ecgnet", "dprnn", "mpgt"]
 
 
-@pytest.fixture(autouse=True)
-def _fast_cpu():
-    """One thread and no oneDNN setup, as in test_models_contract."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with torch.backends.mkldnn.flags(enabled=False):
-        yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("fast_cpu")
 
 
 def _changed_rows(a: torch.Tensor, b: torch.Tensor) -> list[int]:
@@ -70,7 +64,9 @@ def test_explain_command_draws_im_ecg_grad_cam_per_lead(tmp_path):
             "classes": classes, "multilabel": True, "fs": 100, "window_samples": 250, "seconds": 2.5,
             "norm": "zscore", "filter": "none", "aggregate": "mean", "thresholds": None}  # fmt: skip
     torch.manual_seed(0)
-    checkpoint = save_checkpoint(tmp_path / "im_ecg", create_model("im_ecg", 3), meta)
+    checkpoint = save_checkpoint(
+        tmp_path / "im_ecg", create_model("im_ecg", 3), CheckpointMeta.from_json(meta)
+    )
     x = np.random.default_rng(0).standard_normal((12, 600)).astype(np.float32)
     record = write_wfdb(tmp_path / "rec", x, 100, leads)
     out = tmp_path / "fig.png"

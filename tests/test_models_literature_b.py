@@ -12,13 +12,7 @@ from ecglab.models.layers.windows import sliding_windows
 from ecglab.models.mina import FrequencyBands, KnowledgeAttention
 from ecglab.models.mmil_ecg import TopInstanceFusion, gramian_angular_field
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _true_r_peaks(x: np.ndarray, fs: float) -> np.ndarray:
