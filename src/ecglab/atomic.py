@@ -1,7 +1,7 @@
 """Writing a file so that a reader sees the old file or the whole new one, never a torn one.
 
-The content goes to a temporary name beside the target (`<name>.tmp`, or a name unique to the
-process when several may write the same file at once) and is renamed onto it in one step.
+The content goes to a temporary name beside the target (`<name>.tmp`, or `<stem>.<pid>.tmp<suffix>`
+when several processes may write the same file at once) and is renamed onto it in one step.
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ def atomic_path(path: str | Path, unique: bool = False) -> Iterator[Path]:
     """A temporary path beside `path` to write to; renamed onto `path` when the block succeeds.
 
     On an error the temporary file is removed and `path` is left as it was. `unique=True` adds the
-    process id to the temporary name, for files that other processes may be writing too.
+    process id to the temporary name and keeps the suffix last, for files that other processes may be
+    writing too and for writers that choose a format by the suffix.
     """
     path = Path(path)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp" if unique else f"{path.name}.tmp")
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp{path.suffix}" if unique else f"{path.name}.tmp")
     try:
         yield tmp
         os.replace(tmp, path)
