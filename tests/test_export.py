@@ -148,3 +148,11 @@ def test_onnx_without_its_extra_names_the_install_command(tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert "ONNX export needs ecglab's 'onnx' extra (onnxscript" in proc.stderr
     assert "pip install 'ecglab[onnx]'" in proc.stderr and not list(tmp_path.rglob("*.onnx"))
+
+
+def test_an_unwritable_cache_is_named_with_the_fix(tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    proc = run_cli("predict", "x.hea", "--runtime", "onnx", env={"ECGLAB_CACHE": str(blocker)}, check=False)
+    assert proc.returncode == 2 and "cannot write the ONNX cache" in proc.stderr, proc.stderr
+    assert "set ECGLAB_CACHE to a writable folder" in proc.stderr and "Traceback" not in proc.stderr

@@ -55,10 +55,14 @@ def export_to_cache(folder: str | Path):
     from ecglab.infer.onnx_export import ExportError, export_onnx
 
     out = cached_onnx_path(folder)
-    out.parent.mkdir(parents=True, exist_ok=True)
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(out, unique=True) as tmp:
             report = export_onnx(folder, tmp)
     except ExportError as exc:
         raise ValueError(str(exc)) from None
+    except OSError as exc:
+        raise ValueError(
+            f"{out}: cannot write the ONNX cache ({exc.strerror or exc}); set ECGLAB_CACHE to a writable folder"
+        ) from None
     return type(report)(out, report.exporter, report.max_abs_diff, report.notes)
