@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet -e ".[serve,onnx,test]"
 	touch $@
 
 .PHONY: setup run test lint

@@ -44,12 +44,12 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_server(model: Path, folder: Path, *args: str):
-    """Start `python -m ecglab serve --model MODEL ARGS` with TMPDIR in `folder`; stop it afterwards."""
+def running_server(model: Path, folder: Path, *args: str, env: dict | None = None):
+    """Start `python -m ecglab serve --model MODEL ARGS` with TMPDIR in `folder` (and `env`); stop it afterwards."""
     tmp, log_path = folder / "server-tmp", folder / "server.log"
     tmp.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    env = {**os.environ, "TMPDIR": str(tmp), "MPLCONFIGDIR": str(folder / "mplconfig")}
+    env = {**os.environ, "TMPDIR": str(tmp), "MPLCONFIGDIR": str(folder / "mplconfig"), **(env or {})}
     command = [sys.executable, "-m", "ecglab", "serve", "--model", str(model), "--port", str(port), *args]
     with log_path.open("w") as log:
         proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)

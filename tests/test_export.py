@@ -1,12 +1,16 @@
 """`ecglab export`: ONNX with a dynamic batch and length that ONNX Runtime runs like PyTorch."""
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from ecglab.infer import onnx_export
+from ecglab.infer import default_models, onnx_export
 from ecglab.infer.files import read_ecg
 from ecglab.infer.predictor import Predictor
 from ecglab.train.checkpoint import load_checkpoint
@@ -95,3 +99,60 @@ def test_an_onnx_file_of_another_model_is_refused(exported, tmp_path):
         ValueError, match=r"model.onnx: takes input \['batch', 12, 'length'\], not \(batch, 1, samples\)"
     ):
         Predictor.from_checkpoint(other, runtime="onnx", onnx_path=exported / "model.onnx")
+
+
+def _package_files() -> dict[str, tuple[int, int]]:
+    """Every file of the installed package (caches aside) with its size and modification time."""
+    import ecglab
+
+    root = Path(ecglab.__file__).parent
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts}  # fmt: skip
+
+
+@pytest.mark.data
+def test_shipped_models_run_in_onnx_with_no_export_step(tmp_path, ptbxl_root):
+    """`export NAME` and a first `--runtime onnx` write into the user cache, never into the package."""
+    before, env = _package_files(), {"ECGLAB_CACHE": str(tmp_path / "cache")}
+    proc = run_cli("export", "ptbxl_superdiagnostic", env=env)
+    (exported,) = (tmp_path / "cache" / "onnx").glob("ptbxl_superdiagnostic-*.onnx")
+    assert str(exported) in proc.stdout
+    made = exported.stat().st_mtime_ns
+    files = [str(ptbxl_root / name) for name in RECORDS[:2]]
+    for name, folder in default_models().items():
+        proc = run_cli("predict", *files, "--model", name, "--runtime", "onnx", "--format", "json", env=env)
+        torch_run = Predictor.from_checkpoint(folder, name=name)
+        for f, got in zip(files, json.loads(proc.stdout), strict=True):
+            expected = torch_run.predict(read_ecg(f), f).to_json()
+            assert (got["model"], got["labels"]) == (name, expected["labels"])
+            np.testing.assert_allclose(
+                list(got["probabilities"].values()),
+                list(expected["probabilities"].values()),
+                atol=1e-4,
+                rtol=0,
+            )
+    cached = sorted(p.name.split("-")[0] for p in (tmp_path / "cache" / "onnx").iterdir())
+    assert cached == sorted(default_models())  # one file per model, no temporary left behind
+    assert exported.stat().st_mtime_ns == made  # exported once, then reused
+    assert _package_files() == before
+
+
+def test_onnx_without_its_extra_names_the_install_command(tmp_path):
+    code = (
+        "import sys; sys.modules['onnxscript'] = None\n"
+        "from ecglab.cli.main import app\n"
+        "app(['export', 'ptbxl_rhythm'])"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "ECGLAB_CACHE": str(tmp_path)})  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert "ONNX export needs ecglab's 'onnx' extra (onnxscript" in proc.stderr
+    assert "pip install 'ecglab[onnx]'" in proc.stderr and not list(tmp_path.rglob("*.onnx"))
+
+
+def test_an_unwritable_cache_is_named_with_the_fix(tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    proc = run_cli("predict", "x.hea", "--runtime", "onnx", env={"ECGLAB_CACHE": str(blocker)}, check=False)
+    assert proc.returncode == 2 and "cannot write the ONNX cache" in proc.stderr, proc.stderr
+    assert "set ECGLAB_CACHE to a writable folder" in proc.stderr and "Traceback" not in proc.stderr

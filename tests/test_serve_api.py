@@ -385,3 +385,37 @@ def test_temp_folder_is_empty_at_the_end(server):
 def test_serve_without_a_model_fails_clearly(tmp_path):
     proc = run_cli("serve", "--model", str(tmp_path / "missing"), "--port", "0", check=False, timeout=120)
     assert proc.returncode == 2 and "missing" in proc.stderr and "checkpoint" in proc.stderr, proc.stderr
+
+
+def test_a_token_guards_everything_but_health_and_the_page(work, checkpoint, record):
+    token = "s3cret-token"
+    folder = work / "token"
+    with running_server(checkpoint, folder, "--host", "0.0.0.0", env={"ECGLAB_TOKEN": token}) as server:
+        assert server.health()["token_required"] is True
+        with httpx.Client(base_url=server.url, timeout=120) as client:
+            assert client.get("/").status_code == 200 and client.get("/static/app.js").status_code == 200
+            for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": token}):
+                refused = client.post("/predict", files=files(*record), headers=headers)
+                assert_refused(server, refused, 401, "Authorization: Bearer")
+                assert refused.headers["www-authenticate"] == "Bearer"
+            assert client.get("/openapi.json").status_code == 401
+            auth = {"Authorization": f"Bearer {token}"}
+            assert client.get("/openapi.json", headers=auth).status_code == 200
+            answer = client.post("/predict", files=files(*record), headers=auth)
+            assert answer.status_code == 200 and answer.json()["predictions"][0]["record"] == "r001.hea"
+    assert "WITHOUT AN ACCESS TOKEN" not in server.log.read_text()
+
+
+def test_every_interface_without_a_token_warns_loudly(work, checkpoint, server):
+    with running_server(checkpoint, work / "open", "--host", "0.0.0.0") as open_server:
+        assert open_server.health()["token_required"] is False
+    assert "WARNING: serving on 0.0.0.0 WITHOUT AN ACCESS TOKEN" in open_server.log.read_text()
+    assert "WITHOUT AN ACCESS TOKEN" not in server.log.read_text()  # loopback only: no warning
+
+
+def test_serve_without_its_extra_names_the_install_command():
+    code = "import sys; sys.modules['fastapi'] = None\nfrom ecglab.cli.main import app\napp(['serve'])"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    assert "ecglab serve needs ecglab's 'serve' extra (fastapi" in proc.stderr
+    assert "pip install 'ecglab[serve]'" in proc.stderr

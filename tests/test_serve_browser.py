@@ -111,3 +111,32 @@ def test_dropping_a_file_uploads_it(page, server):
     assert "dropped.docx" in page.inner_text("#error") and "unsupported file type" in page.inner_text(
         "#error"
     )
+
+
+def test_page_asks_for_the_token_of_a_guarded_server(browser, tmp_path):
+    import numpy as np
+
+    from helpers import write_wfdb
+
+    t = np.arange(1200) / 100
+    hea = write_wfdb(tmp_path / "rec" / "r001", np.stack([np.sin(2 * np.pi * 1.2 * t)] * 12) * 0.5, 100)
+    with running_server(
+        make_checkpoint(tmp_path / "ckpt"), tmp_path, env={"ECGLAB_TOKEN": "page-token"}
+    ) as server:
+        context = browser.new_context()
+        page = context.new_page()
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(server.url + "/")
+        page.wait_for_selector("#token-field:not([hidden])", timeout=TIMEOUT_MS)
+        page.set_input_files("#files", [str(hea), str(hea.with_suffix(".dat"))])
+        page.wait_for_selector("#error:not([hidden])", timeout=TIMEOUT_MS)
+        assert "access token" in page.inner_text("#error") and page.is_hidden("#result")
+        page.fill("#token", "page-token")
+        page.set_input_files("#files", [])  # a new choice of the same files
+        page.set_input_files("#files", [str(hea), str(hea.with_suffix(".dat"))])
+        page.wait_for_function("() => !document.body.classList.contains('busy')", timeout=TIMEOUT_MS)
+        assert page.is_hidden("#error"), page.inner_text("#error")
+        assert page.is_visible("#result") and page.inner_text("#record") == "r001.hea"
+        context.close()
+    assert errors == [], f"JavaScript errors: {errors}"

@@ -43,10 +43,10 @@ def explain(
     device: str = typer.Option("auto", "--device", help="auto (a CUDA GPU if any), cpu, cuda, cuda:N or mps"),
 ) -> None:
     """Grad-CAM (or attention) of one class over a record, drawn at 25 mm/s and 10 mm/mV."""
-    from ecglab.explain.plot import output_paths, plot_ecg, save_figure
-    from ecglab.explain.relevance import record_relevance
+    from ecglab.explain.pipeline import check_class, explain_record
+    from ecglab.explain.plot import output_paths, save_figure
     from ecglab.infer import resolve_model
-    from ecglab.infer.files import as_record_error, parse_leads, read_ecg, select_leads
+    from ecglab.infer.files import as_record_error, parse_leads, read_ecg
     from ecglab.infer.limits import Limits, check_dpi
     from ecglab.infer.predictor import Predictor
 
@@ -62,32 +62,23 @@ def explain(
         predictor = Predictor.from_checkpoint(folder, name=name, device=device)
     except (FileNotFoundError, ValueError, OSError) as exc:
         fail(str(exc))
-    if class_name is not None and class_name not in predictor.classes:
-        fail(f"{name}: unknown class {class_name!r}; the model's classes: {', '.join(predictor.classes)}")
+    try:
+        check_class(predictor, class_name)
+    except ValueError as exc:
+        fail(f"{name}: {exc}")
     try:
         rec = read_ecg(path, fs=fs, leads=parse_leads(leads), units=units, limits=limits)
-        result = predictor.predict(rec, str(path))
-        probs = result.probabilities
-        target = class_name or max(probs, key=probs.get)
-        relevance, method = record_relevance(
-            predictor, rec, predictor.classes.index(target), layer, attention
-        )
+        done = explain_record(predictor, rec, record, class_name, layer=layer, attention=attention)
     except Exception as exc:  # whatever a corrupt file makes a reader raise, name the file
         fail(str(as_record_error(path, exc)))
-    for note in result.warnings:
+    for note in done.prediction.warnings:
         typer.echo(f"warning: {path}: {note}", err=True)
-    title = f"{record}   ·   {target}  p = {probs[target]:.2f}   ·   {method}   ·   model {name}"
-    note = "; ".join(
-        [f"shaded: {method} relevance for {target}", *(f"WARNING: {w}" for w in result.warnings)]
-    )
     try:
-        fig = plot_ecg(select_leads(rec, predictor.lead_names), rec.fs, predictor.lead_names, relevance,
-                       title=title, note=note)  # fmt: skip
-        written = save_figure(fig, out, dpi)
+        written = save_figure(done.figure, out, dpi)
     except (ValueError, OSError) as exc:
         fail(str(exc))
-    typer.echo(f"{path}: explained {target} (p = {probs[target]:.3f}) with {method}")
-    for note in result.warnings:
+    typer.echo(f"{path}: explained {done.target} (p = {done.probability:.3f}) with {done.method}")
+    for note in done.prediction.warnings:
         typer.echo(f"warning: {note}")
     for figure in written:
         typer.echo(str(figure))

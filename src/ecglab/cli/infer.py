@@ -66,15 +66,27 @@ def predict(
 
 
 def export(
-    checkpoint: Path = typer.Argument(..., help="checkpoint folder (model.safetensors + config.json)"),
-    onnx: Path = typer.Option(None, "--onnx", help="ONNX file to write (default: CHECKPOINT/model.onnx)"),
+    checkpoint: str = typer.Argument(
+        ..., help="checkpoint folder (model.safetensors + config.json) or shipped model name"
+    ),
+    onnx: Path = typer.Option(
+        None,
+        "--onnx",
+        help="ONNX file to write (default: CHECKPOINT/model.onnx; a shipped model's: the user cache)",
+    ),
     trust: bool = typer.Option(False, "--trust", help="allow pickled checkpoints (they can run code)"),
 ) -> None:
     """Export to ONNX (dynamic batch and length), checked against PyTorch in ONNX Runtime."""
+    from ecglab.infer import is_shipped, resolve_model
+    from ecglab.infer.onnx_cache import export_to_cache
     from ecglab.infer.onnx_export import ExportError, export_onnx
 
     try:
-        report = export_onnx(checkpoint, onnx, trust=trust)
+        folder, _ = resolve_model(checkpoint)
+        if onnx is None and is_shipped(folder):  # never written into the installed package
+            report = export_to_cache(folder)
+        else:
+            report = export_onnx(folder, onnx, trust=trust)
     except (ExportError, FileNotFoundError, ValueError, ImportError) as exc:
         fail(str(exc))
     for note in report.notes:

@@ -6,8 +6,15 @@ import typer
 
 from ecglab.cli.data import fail
 
-SERVE_EXTRAS = "fastapi uvicorn python-multipart"
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+OPEN_WARNING = """
+################################################################################
+WARNING: serving on {host} WITHOUT AN ACCESS TOKEN. Anyone who can reach this
+machine can upload ECGs to it and read the model's answers. Start it with
+--token SECRET (or set ECGLAB_TOKEN=SECRET); clients then send the header
+`Authorization: Bearer SECRET`, and the web page asks for it.
+################################################################################
+"""
 
 
 def serve(
@@ -26,19 +33,30 @@ def serve(
     ),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level: warning, info, debug"),
     device: str = typer.Option("auto", "--device", help="auto (a CUDA GPU if any), cpu, cuda, cuda:N or mps"),
+    token: str = typer.Option(
+        None,
+        "--token",
+        envvar="ECGLAB_TOKEN",
+        show_envvar=True,
+        help="access token every request but /health must send as `Authorization: Bearer TOKEN`",
+    ),
 ) -> None:
     """Serve the model: POST ECG files to /predict or /explain, or open the web page at /.
 
     Record limits (rate, length, resampling) come from ECGLAB_MIN_FS, ECGLAB_MAX_FS,
     ECGLAB_MAX_MINUTES and ECGLAB_MAX_RESAMPLE.
     """
-    try:
-        import uvicorn
+    from ecglab.extras import MissingExtra, require
 
-        from ecglab.serve.app import create_app
-        from ecglab.serve.gate import allowed_hosts
-    except ImportError as exc:
-        fail(f"ecglab serve needs {SERVE_EXTRAS} ({exc}); pip install {SERVE_EXTRAS}")
+    try:
+        require("serve", "ecglab serve")
+    except MissingExtra as exc:
+        fail(str(exc))
+    import uvicorn
+
+    from ecglab.serve.app import create_app
+    from ecglab.serve.gate import allowed_hosts, is_loopback
+
     if log_level.lower() not in LOG_LEVELS:
         fail(f"--log-level {log_level!r}: choose one of {', '.join(LOG_LEVELS)}")
     for option, value in (("--max-upload-mb", max_upload_mb), ("--request-timeout", request_timeout),
@@ -49,9 +67,12 @@ def serve(
         app = create_app(
             model, max_upload_bytes=int(max_upload_mb * 1024 * 1024), hosts=allowed_hosts(host, allow_host),
             request_timeout_s=request_timeout, body_timeout_s=body_timeout, device=device,
+            token=token or None,
         )  # fmt: skip
     except (FileNotFoundError, ValueError, OSError) as exc:
         fail(str(exc))
+    if not token and not is_loopback(host):
+        typer.echo(OPEN_WARNING.format(host=host), err=True)
     typer.echo(f"serving {app.state.service.name} on http://{host}:{port}/  (Ctrl+C stops)", err=True)
     uvicorn.run(app, host=host, port=port, log_level=log_level.lower(), log_config=_log_config(log_level),
                 timeout_graceful_shutdown=5)  # fmt: skip

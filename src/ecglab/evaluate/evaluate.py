@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 import ecglab
+from ecglab.atomic import write_text
 from ecglab.checkpoint_meta import CheckpointMeta, read_meta
 from ecglab.evaluate import metrics as M
 from ecglab.evaluate.bootstrap import draw_resamples, percentile_interval, resample_counts
@@ -337,9 +337,7 @@ def save_thresholds(run: Path, choice: Mapping) -> None:
 
 def write_json(path: Path, data) -> None:
     """Write JSON atomically; NaN becomes null, as JSON has no NaN."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(_clean(data), indent=2, allow_nan=False) + "\n")
-    os.replace(tmp, path)
+    write_text(path, json.dumps(_clean(data), indent=2, allow_nan=False) + "\n")
 
 
 def _clean(x):

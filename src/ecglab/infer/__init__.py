@@ -32,6 +32,12 @@ def default_models() -> dict[str, Path]:
     }
 
 
+def is_shipped(folder: str | Path) -> bool:
+    """Whether `folder` is one of the shipped models (their folders are never written to)."""
+    folder = Path(folder).resolve()
+    return any(folder == p.resolve() for p in default_models().values())
+
+
 def resolve_model(spec: str | None) -> tuple[Path, str]:
     """(checkpoint folder, display name) for `--model`: a folder or file path, a shipped name, or None.
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ecglab.extras import require
 from ecglab.infer.predictor import ONNX_FILE
 from ecglab.train.checkpoint import load_checkpoint
 
@@ -41,6 +42,7 @@ def export_onnx(
     folder: str | Path, out: str | Path | None = None, *, trust: bool = False, tolerance: float = 1e-4
 ) -> ExportReport:
     """Write `out` (default: `<folder>/model.onnx`) and check it against the PyTorch model."""
+    require("onnx", "ONNX export")
     folder = Path(folder)
     out = Path(out) if out else folder / ONNX_FILE
     out.parent.mkdir(parents=True, exist_ok=True)

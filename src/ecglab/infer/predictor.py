@@ -64,7 +64,7 @@ class Predictor:
         cls, folder: str | Path, *, name: str | None = None, runtime: str = "torch",
         onnx_path: str | Path | None = None, trust: bool = False, device: str = "cpu",
     ) -> Predictor:  # fmt: skip
-        """Load a checkpoint folder; `runtime="onnx"` runs `onnx_path` or the folder's model.onnx.
+        """Load a checkpoint folder; `runtime="onnx"` runs `onnx_path`, else `onnx_cache.default_onnx(folder)`.
 
         `device` (`ecglab.devices.resolve_device`: auto, cpu, cuda, ...) is where the torch model runs.
         """
@@ -82,12 +82,12 @@ class Predictor:
         config = folder / "config.json"
         if not config.is_file():
             raise FileNotFoundError(f"{folder}: not a checkpoint folder (needs config.json)")
-        onnx_path = Path(onnx_path) if onnx_path else folder / ONNX_FILE
-        if not onnx_path.is_file():
-            raise FileNotFoundError(
-                f"{onnx_path}: no ONNX model; run `ecglab export {folder}` first or pass --onnx FILE"
-            )
         meta = read_meta(config)
+        from ecglab.infer.onnx_cache import default_onnx
+
+        onnx_path = Path(onnx_path) if onnx_path else default_onnx(folder)  # a shipped model's: the cache's
+        if not onnx_path.is_file():
+            raise FileNotFoundError(f"{onnx_path}: no such ONNX file; pass the file `ecglab export` wrote")
         return cls(meta, _onnx_runner(onnx_path, meta.in_chans), name)
 
     def prepare(self, rec: Recording) -> tuple[np.ndarray, slice, list[str]]:
@@ -179,10 +179,11 @@ def _torch_runner(model) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def _onnx_runner(path: Path, in_chans: int) -> Callable[[np.ndarray], np.ndarray]:
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        raise ImportError("--runtime onnx needs ONNX Runtime: pip install onnxruntime") from None
+    from ecglab.extras import require
+
+    require("onnx", "--runtime onnx", ("onnxruntime",))
+    import onnxruntime as ort
+
     try:
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own types for invalid files

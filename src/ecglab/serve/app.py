@@ -43,6 +43,7 @@ PAGE_HEADERS = {
 }
 REFUSALS = {
     400: "bad request (a form field, the multipart body, or the Host header)",
+    401: "the server's access token is missing or wrong (`Authorization: Bearer <token>`)",
     403: "a cross-origin request",
     408: "the upload stalled",
     413: "upload too large",
@@ -66,6 +67,7 @@ class Health(BaseModel):
     fs: float
     window_seconds: float
     max_upload_bytes: int
+    token_required: bool
 
 
 class RecordPrediction(BaseModel):
@@ -131,9 +133,11 @@ def create_app(
     request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
     body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S,
     device: str = "cpu",
+    token: str | None = None,
 ) -> FastAPI:
     """The app for a checkpoint folder or shipped model name (None: the default model), loaded now
-    on `device`. It answers only to the Host names in `hosts` (see `gate.allowed_hosts`).
+    on `device`. It answers only to the Host names in `hosts` (see `gate.allowed_hosts`), and with
+    a `token` only to requests that carry it (see `gate.Gate`).
     """
     import ecglab
 
@@ -146,13 +150,13 @@ def create_app(
         redoc_url=None,
     )
     app.state.service = service
-    app.add_middleware(Gate, hosts=hosts)
+    app.add_middleware(Gate, hosts=hosts, token=token)
     app.add_exception_handler(RequestValidationError, _invalid)
 
     @app.get("/health", response_model=Health, responses={400: REFUSALS_400})
     def health() -> dict:
         """The model's name, classes, leads and rate, and the upload limit."""
-        return service.health() | {"max_upload_bytes": max_upload_bytes}
+        return service.health() | {"max_upload_bytes": max_upload_bytes, "token_required": bool(token)}
 
     @app.post("/predict", response_model=Predictions, **_body_schema({}))
     async def predict(request: Request):

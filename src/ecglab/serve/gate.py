@@ -7,12 +7,17 @@
   origin is not this server's own scheme-less host:port is refused, so another site (another port
   on this machine included) cannot make a visitor's browser upload to this server. Clients that
   are not browsers send no Origin and pass.
+- Token: with `--token` (or `ECGLAB_TOKEN`), every request but the health check and the page's own
+  files must carry `Authorization: Bearer <token>`, compared in constant time; else a 401. The
+  page holds no data, and it asks for the token and sends it with each upload.
 - Any exception the app lets through becomes a 500 with a JSON body and no traceback (the log has
   it), and the connection stays open for the client's next request.
 """
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import logging
 from collections.abc import Iterable
 from urllib.parse import urlsplit
@@ -22,6 +27,7 @@ from starlette.responses import JSONResponse
 
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 WILDCARD_HOSTS = ("0.0.0.0", "::", "")  # listen addresses, not names a client would use
+OPEN_PATHS = ("/health", "/")  # and the page's files under /static/: no token needed
 log = logging.getLogger("ecglab.serve")
 
 
@@ -33,6 +39,15 @@ def host_name(host: str) -> str:
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
+def is_loopback(host: str) -> bool:
+    """Whether listening on `host` keeps the server to this machine."""
+    name = host_name(host)
+    try:
+        return name == "localhost" or ipaddress.ip_address(name).is_loopback
+    except ValueError:  # a name other than localhost may resolve anywhere
+        return False
+
+
 def allowed_hosts(listen: str | None = None, extra: Iterable[str] = ()) -> frozenset[str]:
     """The Host names served: loopback, the address listened on (unless a wildcard) and `extra`."""
     names = {*LOOPBACK_HOSTS, *(host_name(h) for h in extra)}
@@ -42,19 +57,22 @@ def allowed_hosts(listen: str | None = None, extra: Iterable[str] = ()) -> froze
 
 
 class Gate:
-    """ASGI middleware: Host allow-list, same-origin POSTs, and a JSON 500 for anything unexpected."""
+    """ASGI middleware: Host allow-list, same-origin POSTs, the bearer token, and a JSON 500 for anything unexpected."""
 
-    def __init__(self, app, hosts: Iterable[str] = LOOPBACK_HOSTS):
+    def __init__(self, app, hosts: Iterable[str] = LOOPBACK_HOSTS, token: str | None = None):
         self.app = app
         self.hosts = frozenset(host_name(h) for h in hosts)
+        self.token = token.encode() if token else None
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        refusal = self.refusal(scope["method"], Headers(scope=scope))
+        headers = Headers(scope=scope)
+        refusal = self.refusal(scope["method"], headers) or self.unauthorized(scope["path"], headers)
         if refusal is not None:
             log.info("refused (%d): %s", *refusal)
-            return await _json(refusal[0], refusal[1], close=True)(scope, receive, send)
+            extra = {"WWW-Authenticate": "Bearer"} if refusal[0] == 401 else {}
+            return await _json(refusal[0], refusal[1], close=True, headers=extra)(scope, receive, send)
         started = False
 
         async def tracked(message):
@@ -90,7 +108,16 @@ class Gate:
             )
         return None
 
+    def unauthorized(self, path: str, headers: Headers) -> tuple[int, str] | None:
+        """(401, message) when a token is set and the request lacks it, else None."""
+        if self.token is None or path in OPEN_PATHS or path.startswith("/static/"):
+            return None
+        scheme, _, given = headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), self.token):
+            return None
+        return 401, "this server needs its access token: send the header `Authorization: Bearer <token>`"
 
-def _json(status: int, message: str, close: bool = False) -> JSONResponse:
-    headers = {"Connection": "close"} if close else None
+
+def _json(status: int, message: str, close: bool = False, headers: dict | None = None) -> JSONResponse:
+    headers = {**(headers or {}), **({"Connection": "close"} if close else {})}
     return JSONResponse({"detail": message}, status_code=status, headers=headers)

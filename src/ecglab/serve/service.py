@@ -19,7 +19,7 @@ from pathlib import Path
 import ecglab
 from ecglab.data.errors import RecordError
 from ecglab.infer import resolve_model
-from ecglab.infer.files import UNITS, Recording, as_record_error, parse_leads, read_ecg, select_leads
+from ecglab.infer.files import UNITS, Recording, as_record_error, parse_leads, read_ecg
 from ecglab.infer.limits import Limits
 from ecglab.serve.uploads import Upload, UploadError, records
 
@@ -96,8 +96,8 @@ class Service:
 
     def explain(self, upload: Upload, class_name: str | None, image: str, dpi: int = DEFAULT_DPI) -> dict:
         """One record's prediction and its Grad-CAM figure (bytes of a PNG or SVG) for one class."""
-        from ecglab.explain.plot import plot_ecg, save_figure
-        from ecglab.explain.relevance import record_relevance
+        from ecglab.explain.pipeline import check_class, explain_record
+        from ecglab.explain.plot import save_figure
 
         paths = records(upload)
         if len(paths) != 1:
@@ -111,24 +111,17 @@ class Service:
                 f"{seconds:.0f} s long; explain draws records up to {MAX_EXPLAIN_S:g} s, so upload an excerpt "
                 "(predict takes the whole record)",
             )
-        classes = self.predictor.classes
-        if class_name and class_name not in classes:
-            raise UploadError(422, f"unknown class {class_name!r}; the model's classes: {', '.join(classes)}")
-        with self.network(time.monotonic() + self.timeout_s):
-            result = self.predictor.predict(rec, name)
-            target = class_name or max(result.probabilities, key=result.probabilities.get)
-            relevance, method = record_relevance(self.predictor, rec, classes.index(target))
-        p = result.probabilities[target]
-        title = f"{name}   ·   {target}  p = {p:.2f}   ·   {method}   ·   model {self.name}"
-        leads = self.predictor.lead_names
+        try:
+            check_class(self.predictor, class_name or None)
+        except ValueError as exc:
+            raise UploadError(422, str(exc)) from None
+        done = explain_record(self.predictor, rec, name, class_name or None,
+                              network=self.network(time.monotonic() + self.timeout_s), drawing=self.plot_lock)  # fmt: skip
         with self.plot_lock:
-            fig = plot_ecg(select_leads(rec, leads), rec.fs, leads, relevance, title=title,
-                           note="; ".join([f"shaded: {method} relevance for {target}",
-                                           *(f"WARNING: {w}" for w in result.warnings)]))  # fmt: skip
-            (path,) = save_figure(fig, upload.folder / f"explain.{image}", dpi)
-        prediction = result.to_json() | {"windows": result.windows}
-        return {"prediction": prediction, "class": target, "probability": p, "method": method,
-                "media_type": IMAGE_TYPES[image], "image": path.read_bytes()}  # fmt: skip
+            (path,) = save_figure(done.figure, upload.folder / f"explain.{image}", dpi)
+        prediction = done.prediction.to_json() | {"windows": done.prediction.windows}
+        return {"prediction": prediction, "class": done.target, "probability": done.probability,
+                "method": done.method, "media_type": IMAGE_TYPES[image], "image": path.read_bytes()}  # fmt: skip
 
 
 def encode(result: dict) -> dict:

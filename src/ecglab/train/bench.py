@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from ecglab.atomic import atomic_path
 from ecglab.train.config import from_dict, load_config
 
 RESULT_FIELDS = ["dataset", "task", "model", "seed", "params", "macs", "macs_layers", "budget_minutes", "threads",
@@ -134,12 +135,10 @@ def read_results(path: Path) -> list[dict]:
 
 def write_results(path: Path, rows: list[dict]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=RESULT_FIELDS, restval="")
         writer.writeheader()
         writer.writerows(rows)
-    tmp.replace(path)
 
 
 @contextmanager

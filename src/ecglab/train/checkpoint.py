@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from ecglab.atomic import atomic_path, write_text
 from ecglab.checkpoint_meta import CheckpointMeta, read_meta
 from ecglab.models import create_model
 
@@ -26,18 +26,11 @@ CONFIG_FILE = "config.json"
 UNSAFE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin")
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def _atomic_save_tensors(
     path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None
 ) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata=metadata)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata=metadata)
 
 
 def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
@@ -50,7 +43,7 @@ def save_checkpoint(folder: str | Path, model: torch.nn.Module, meta: Checkpoint
     folder.mkdir(parents=True, exist_ok=True)
     _atomic_save_tensors(folder / MODEL_FILE, _unwrap(model).state_dict())
     meta = replace(meta, weights_sha256=_sha256(folder / MODEL_FILE))
-    _atomic_write_text(folder / CONFIG_FILE, json.dumps(meta.to_json(), indent=1))
+    write_text(folder / CONFIG_FILE, json.dumps(meta.to_json(), indent=1))
     return folder
 
 

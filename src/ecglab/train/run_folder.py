@@ -8,6 +8,7 @@ from pathlib import Path
 
 import yaml
 
+from ecglab.atomic import atomic_path
 from ecglab.train.config import EXECUTION_KEYS, TrainConfig, config_changes, from_dict
 from ecglab.train.distributed import World
 
@@ -62,9 +63,7 @@ class Run:
 
     def write_history(self, rows: list[dict]) -> None:
         if self.world.main:
-            tmp = self.dir / "history.csv.tmp"
-            with open(tmp, "w", newline="") as f:
+            with atomic_path(self.dir / "history.csv") as tmp, open(tmp, "w", newline="") as f:
                 writer = csv.DictWriter(f, fieldnames=HISTORY_FIELDS)
                 writer.writeheader()
                 writer.writerows(rows)
-            tmp.replace(self.dir / "history.csv")

@@ -24,6 +24,7 @@ async function loadHealth() {
     $("model").textContent = `model ${health.model} · ${health.classes.length} classes ` +
       `(${health.classes.join(", ")}) · ${health.leads.length} leads at ${health.fs} Hz · ` +
       `uploads up to ${mb} MB · ecglab ${health.version}`;
+    $("token-field").hidden = !health.token_required;
   } catch (err) {
     showError(`The server does not answer (${err}); is ecglab serve running?`);
   }
@@ -53,7 +54,9 @@ async function explain(files, className) {
   $("status").textContent = `Scoring ${names}${className ? ` (explaining ${className})` : ""}…`;
   document.body.classList.add("busy");
   try {
-    const response = await fetch("/explain", { method: "POST", body: formFor(files, className) });
+    const token = $("token").value.trim();
+    const headers = token ? { Authorization: `Bearer ${token}` } : {};
+    const response = await fetch("/explain", { method: "POST", body: formFor(files, className), headers });
     const body = await response.json().catch(() => ({ detail: `${response.status} ${response.statusText}` }));
     if (!response.ok) {
       const detail = typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail);

@@ -1,0 +1,36 @@
+"""Writing a file so that a reader sees the old file or the whole new one, never a torn one.
+
+The content goes to a temporary name beside the target (`<name>.tmp`, or `<stem>.<pid>.tmp<suffix>`
+when several processes may write the same file at once) and is renamed onto it in one step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path, unique: bool = False) -> Iterator[Path]:
+    """A temporary path beside `path` to write to; renamed onto `path` when the block succeeds.
+
+    On an error the temporary file is removed and `path` is left as it was. `unique=True` adds the
+    process id to the temporary name and keeps the suffix last, for files that other processes may be
+    writing too and for writers that choose a format by the suffix.
+    """
+    path = Path(path)
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp{path.suffix}" if unique else f"{path.name}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: str | Path, text: str) -> None:
+    """Write `text` to `path` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
