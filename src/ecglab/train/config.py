@@ -175,8 +175,8 @@ def set_value(data: dict, assignment: str) -> dict:
     return data
 
 
-def load_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConfig:
-    """Read a YAML recipe (None: all defaults) and apply `--set key=value` overrides."""
+def read_recipe(path: str | Path | None, overrides: list[str] = ()) -> tuple[dict, str]:
+    """A YAML recipe's mapping (None: empty) with `--set key=value` overrides applied, and its name."""
     data: dict = {}
     where = "defaults"
     if path is not None:
@@ -189,4 +189,9 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConf
         where = str(path)
     for assignment in overrides:
         data = set_value(data, assignment)
-    return from_dict(data, where)
+    return data, where
+
+
+def load_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConfig:
+    """Read a YAML recipe (None: all defaults) and apply `--set key=value` overrides."""
+    return from_dict(*read_recipe(path, overrides))

@@ -30,6 +30,7 @@ from ecglab.train.distributed import (
     init_world,
     mean_over_world,
     micro_batch_size,
+    parallel,
 )
 from ecglab.train.epoch import Stepper, autocast, check_precision, run_epoch
 from ecglab.train.run_folder import Run
@@ -282,10 +283,7 @@ def build_model_and_optimizer(config: TrainConfig, data: Data, world: World) -> 
     if config.sync_bn and world.size > 1:
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model = model.to(world.device)
-    train_model = model
-    if world.size > 1:
-        device_ids = [world.device.index] if world.device.type == "cuda" else None
-        train_model = nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+    train_model = parallel(model, world)
     if config.compile:
         train_model = torch.compile(train_model)
     optimizer, scheduler = build_optimizer(model, config)
