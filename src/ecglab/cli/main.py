@@ -6,6 +6,7 @@ from ecglab.cli.data import app as data_app
 from ecglab.cli.explain import explain
 from ecglab.cli.infer import example, export, predict
 from ecglab.cli.models import models
+from ecglab.cli.pretrain import pretrain
 from ecglab.cli.serve import serve
 from ecglab.cli.train import bench, evaluate, train
 
@@ -17,6 +18,7 @@ app.command("models")(models)
 app.command("train")(train)
 app.command("evaluate")(evaluate)
 app.command("bench")(bench)
+app.command("pretrain")(pretrain)
 app.command("predict")(predict)
 app.command("export")(export)
 app.command("explain")(explain)

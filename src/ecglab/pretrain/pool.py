@@ -171,17 +171,26 @@ def _patient_numbers(patients: list[tuple[str, object]]) -> np.ndarray:
 class PoolWindows(Dataset):
     """(x, present) pairs for CPC and ST-MEM: a random z-scored window of `samples` from each pool record.
 
-    Windows are drawn per (seed, epoch, item), so they are reproducible anywhere, as WindowDataset's.
+    A record shorter than `samples` is left out and named with its length in `skipped`. Windows
+    are drawn per (seed, epoch, item), so they are reproducible anywhere, as WindowDataset's.
     """
 
     def __init__(self, pool: UnlabelledPool, samples: int, seed: int = 0):
         self.pool, self.samples, self.seed, self.epoch = pool, samples, seed, 0
+        self.keep = [i for i in range(len(pool)) if pool.length(i) >= samples]
+        self.skipped = [
+            (pool.name(i), f"{pool.length(i)} samples; windows of {samples} needed")
+            for i in range(len(pool))
+            if pool.length(i) < samples
+        ]
 
     def __len__(self) -> int:
-        return len(self.pool)
+        return len(self.keep)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        rng = np.random.default_rng((self.seed, self.epoch, int(i)))
+    def __getitem__(self, k: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        epoch, k = k if isinstance(k, tuple) else (self.epoch, k)  # EpochSampler sends (epoch, k)
+        i = self.keep[k]
+        rng = np.random.default_rng((self.seed, epoch, int(k)))
         x = normalize(self.pool.window(i, self.samples, rng))
         return torch.from_numpy(x), torch.from_numpy(self.pool.present(i))
 

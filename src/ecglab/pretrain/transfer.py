@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import types
+from pathlib import Path
 
 import torch.nn as nn
 
@@ -35,3 +36,52 @@ def freeze_encoder(model: nn.Module) -> nn.Module:
 def trainable(model: nn.Module) -> list[nn.Parameter]:
     """The parameters an optimiser should update: those that still require gradients."""
     return [p for p in model.parameters() if p.requires_grad]
+
+
+def _encoder_part(state: dict) -> dict:
+    return {key: value for key, value in state.items() if not key.startswith("head.")}
+
+
+def load_pretrained_encoder(model: nn.Module, folder: str | Path, model_name: str, in_chans: int) -> None:
+    """Copy the weights of a pretrained encoder folder (`ecglab pretrain`'s RUN/encoder) into
+    `model`, all but the head's. An encoder of another model, or of other shapes (leads,
+    model_kwargs), is an error naming both."""
+    from ecglab.train.checkpoint import load_checkpoint
+
+    encoder, meta = load_checkpoint(folder)
+    theirs, ours = _encoder_part(encoder.state_dict()), _encoder_part(model.state_dict())
+    both = (
+        f"{folder} holds a pretrained {meta.model} ({meta.in_chans} leads, model_kwargs {meta.model_kwargs}); "
+        f"the recipe's model is {model_name} ({in_chans} leads)"
+    )
+    if meta.model != model_name:
+        raise ValueError(f"{both}: set model: {meta.model}, or pretrain a {model_name}")
+    differ = sorted(set(theirs) ^ set(ours))
+    if differ:
+        raise ValueError(f"{both}: tensor(s) {', '.join(differ[:3])} are in one and not the other")
+    for key, value in theirs.items():
+        if value.shape != ours[key].shape:
+            raise ValueError(
+                f"{both}: tensor {key!r} is {tuple(value.shape)} there and {tuple(ours[key].shape)} here; "
+                "use the leads and model_kwargs the encoder was pretrained with"
+            )
+    model.load_state_dict(theirs, strict=False)
+
+
+def start_from(model: nn.Module, init, model_name: str, in_chans: int) -> nn.Module:
+    """`train`'s `init:` (an InitConfig): the pretrained encoder's weights, frozen in linear mode."""
+    if init.path is None:
+        return model
+    load_pretrained_encoder(model, init.path, model_name, in_chans)
+    return freeze_encoder(model) if init.mode == "linear" else model
+
+
+def param_groups(model: nn.Module, lr: float, encoder_lr_scale: float = 1.0) -> list[dict]:
+    """The optimiser's parameter groups: one of every trainable parameter, or, when the encoder
+    learns at another rate, the head at `lr` then the encoder at lr x encoder_lr_scale."""
+    named = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    if encoder_lr_scale == 1.0:
+        return [{"params": [p for _, p in named]}]
+    head = [p for name, p in named if name.startswith("head.")]
+    encoder = [p for name, p in named if not name.startswith("head.")]
+    return [{"params": head, "lr": lr}, {"params": encoder, "lr": lr * encoder_lr_scale}]

@@ -128,9 +128,10 @@ class ContrastiveViews(Dataset):
     def __len__(self) -> int:
         return len(self.keep)
 
-    def __getitem__(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, k: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        epoch, k = k if isinstance(k, tuple) else (self.epoch, k)  # EpochSampler sends (epoch, k)
         i = self.keep[k]
-        rng = np.random.default_rng((self.seed, self.epoch, int(k)))
+        rng = np.random.default_rng((self.seed, epoch, int(k)))
         views = make_views(self.pool.record(i), self.spec, rng, self.pool.name(i), self.pool.present(i))
         return torch.from_numpy(normalize(views)), torch.tensor(self.pool.patient_ids[i])
 

@@ -33,6 +33,28 @@ class AugmentConfig:
 
 
 @dataclass(frozen=True)
+class InitConfig:
+    """Start from a pretrained encoder (`ecglab pretrain`'s RUN/encoder): every weight but the head's.
+
+    linear: the encoder frozen (BatchNorm statistics too), only the head trains (linear evaluation);
+    finetune: the whole model trains, the encoder at lr x encoder_lr_scale.
+    """
+
+    path: str | None = None  # None: a randomly initialised model
+    mode: str = "finetune"  # finetune or linear
+    encoder_lr_scale: float = 1.0
+
+    def __post_init__(self):
+        if self.mode not in ("finetune", "linear"):
+            raise ValueError(f"init: mode: {self.mode!r} is not one of finetune, linear")
+        if self.encoder_lr_scale <= 0 or (self.mode == "linear" and self.encoder_lr_scale != 1.0):
+            raise ValueError(
+                f"init: encoder_lr_scale: {self.encoder_lr_scale} must be positive, and 1 in linear mode "
+                "(the frozen encoder does not learn)"
+            )
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """Everything a run depends on; the resolved config is saved in the run folder."""
 
@@ -63,6 +85,7 @@ class TrainConfig:
     max_minutes: float | None = None  # stop after this much training time (time-to-accuracy runs)
     bootstrap: int = 1000  # resamples for the test metrics' 95% intervals
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    init: InitConfig = field(default_factory=InitConfig)  # a pretrained encoder to start from
     seed: int = 0
     threads: int = 0  # torch threads; 0: torch's default
     out: str = "runs"
@@ -145,19 +168,31 @@ def _coerce(data: dict, cls: type, where: str) -> dict:
     return out
 
 
+SECTIONS = {"augment": AugmentConfig, "init": InitConfig}  # TrainConfig's nested keys
+
+
 def from_dict(data: dict, where: str = "config") -> TrainConfig:
     """Build a TrainConfig, naming `where` and the key for anything unknown or mistyped."""
     data = dict(data or {})
     _check_keys(data, TrainConfig, where)
-    augment = data.pop("augment", None) or {}
-    if isinstance(augment, AugmentConfig):
-        augment = dataclasses.asdict(augment)
-    _check_keys(augment, AugmentConfig, f"{where}: augment")
+    sections = {key: _section(data.pop(key, None), cls, where, key) for key, cls in SECTIONS.items()}
     data = _coerce(data, TrainConfig, where)
-    augment = _coerce(augment, AugmentConfig, f"{where}: augment")
     try:
-        return TrainConfig(**data, augment=AugmentConfig(**augment))
+        return TrainConfig(**data, **sections)
     except (TypeError, ValueError) as exc:
+        raise ValueError(f"{where}: {exc}") from None
+
+
+def _section(data, cls: type, where: str, key: str):
+    """A nested section (augment, init) from its mapping; absent or null: its defaults."""
+    data = dataclasses.asdict(data) if isinstance(data, cls) else (data or {})
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: {key}: expected a mapping of keys to values, got {data!r}")
+    _check_keys(data, cls, f"{where}: {key}")
+    data = _coerce(data, cls, f"{where}: {key}")
+    try:
+        return cls(**data)
+    except ValueError as exc:  # the section's own check, which names the key
         raise ValueError(f"{where}: {exc}") from None
 
 
@@ -175,8 +210,8 @@ def set_value(data: dict, assignment: str) -> dict:
     return data
 
 
-def load_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConfig:
-    """Read a YAML recipe (None: all defaults) and apply `--set key=value` overrides."""
+def read_recipe(path: str | Path | None, overrides: list[str] = ()) -> tuple[dict, str]:
+    """A YAML recipe's mapping (None: empty) with `--set key=value` overrides applied, and its name."""
     data: dict = {}
     where = "defaults"
     if path is not None:
@@ -189,4 +224,9 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConf
         where = str(path)
     for assignment in overrides:
         data = set_value(data, assignment)
-    return from_dict(data, where)
+    return data, where
+
+
+def load_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConfig:
+    """Read a YAML recipe (None: all defaults) and apply `--set key=value` overrides."""
+    return from_dict(*read_recipe(path, overrides))

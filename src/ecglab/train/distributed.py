@@ -49,6 +49,14 @@ def init_world(device: str = "auto") -> World:
     return World(dist.get_rank(), dist.get_world_size(), local_rank, bound)
 
 
+def parallel(model: torch.nn.Module, world: World) -> torch.nn.Module:
+    """The module that trains: `model` wrapped in DistributedDataParallel when there are several processes."""
+    if world.size == 1:
+        return model
+    device_ids = [world.device.index] if world.device.type == "cuda" else None
+    return torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+
+
 def close_world(world: World) -> None:
     if world.size > 1 and dist.is_initialized():
         dist.destroy_process_group()

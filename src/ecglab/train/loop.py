@@ -20,6 +20,7 @@ from ecglab.data.cache import PrepareSettings, default_cache_dir, prepare
 from ecglab.data.dataset import EpochSampler, WindowDataset
 from ecglab.models import create_model
 from ecglab.models._output import split_output
+from ecglab.pretrain.transfer import param_groups, start_from
 from ecglab.train.augment import Augment
 from ecglab.train.checkpoint import load_state, save_checkpoint, save_state
 from ecglab.train.config import TrainConfig
@@ -30,6 +31,7 @@ from ecglab.train.distributed import (
     init_world,
     mean_over_world,
     micro_batch_size,
+    parallel,
 )
 from ecglab.train.epoch import Stepper, autocast, check_precision, run_epoch
 from ecglab.train.run_folder import Run
@@ -141,7 +143,8 @@ def git_commit() -> str:
 
 
 def build_optimizer(model: nn.Module, config: TrainConfig):
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    groups = param_groups(model, config.lr, config.init.encoder_lr_scale)
+    optimizer = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
     if config.scheduler == "step":
         scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.step_size, gamma=config.gamma)
     else:
@@ -273,19 +276,15 @@ class Parts:
 
 def build_model_and_optimizer(config: TrainConfig, data: Data, world: World) -> Parts:
     """The model on the run's device (initialised on the CPU, so the same weights anywhere)."""
+    in_chans = len(data.reader.lead_names)
     model = create_model(
-        config.model,
-        num_classes=data.task.num_classes,
-        in_chans=len(data.reader.lead_names),
-        **config.model_kwargs,
+        config.model, num_classes=data.task.num_classes, in_chans=in_chans, **config.model_kwargs
     )
+    model = start_from(model, config.init, config.model, in_chans)  # a pretrained encoder, frozen or not
     if config.sync_bn and world.size > 1:
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model = model.to(world.device)
-    train_model = model
-    if world.size > 1:
-        device_ids = [world.device.index] if world.device.type == "cuda" else None
-        train_model = nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+    train_model = parallel(model, world)
     if config.compile:
         train_model = torch.compile(train_model)
     optimizer, scheduler = build_optimizer(model, config)

@@ -18,9 +18,11 @@ HISTORY_FIELDS = ["epoch", "train_loss", "val_loss", "val_macro_auc", "val_macro
 class Run:
     """The run folder: resolved config, log, history, checkpoints, predictions, metrics."""
 
-    def __init__(self, config: TrainConfig, world: World):
+    def __init__(self, config: TrainConfig, world: World, read=from_dict, fields=HISTORY_FIELDS):
+        """`read` rebuilds the saved config.yaml as `config`'s kind (a PretrainConfig's reader for
+        pretraining); `fields` are history.csv's columns."""
         self.dir = Path(config.out) / config.run_name
-        self.config, self.world = config, world
+        self.config, self.world, self.read, self.fields = config, world, read, fields
         self.state_path = self.dir / "state.safetensors"
 
     def start(self) -> bool:
@@ -32,7 +34,7 @@ class Run:
         saved = self.dir / "config.yaml"
         changes = {}
         if saved.is_file():
-            changes = config_changes(from_dict(yaml.safe_load(saved.read_text()), str(saved)), self.config)
+            changes = config_changes(self.read(yaml.safe_load(saved.read_text()), str(saved)), self.config)
             recipe = {key: change for key, change in changes.items() if key not in EXECUTION_KEYS}
             if recipe:
                 named = "; ".join(f"{key}: {a!r} -> {b!r}" for key, (a, b) in recipe.items())
@@ -64,6 +66,6 @@ class Run:
     def write_history(self, rows: list[dict]) -> None:
         if self.world.main:
             with atomic_path(self.dir / "history.csv") as tmp, open(tmp, "w", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=HISTORY_FIELDS)
+                writer = csv.DictWriter(f, fieldnames=self.fields)
                 writer.writeheader()
                 writer.writerows(rows)

@@ -1,0 +1,101 @@
+"""`train` from a pretrained encoder (`init:`): linear evaluation, fine-tuning, mismatches named."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from ecglab.checkpoint_meta import CheckpointMeta
+from ecglab.models import create_model
+from ecglab.pretrain.config import from_dict as pretrain_recipe
+from ecglab.pretrain.run import pretrain
+from ecglab.train.checkpoint import save_checkpoint
+from ecglab.train.config import load_config
+from ecglab.train.distributed import World
+from ecglab.train.loop import build_datasets, build_model_and_optimizer, train_one_epoch
+from helpers import run_cli, synthetic_ptbxl, write_config
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory):
+    """A synthetic PTB-XL and an fcn_wang encoder pretrained on it by CPC (a dry run): (data root, encoder folder)."""
+    tmp = tmp_path_factory.mktemp("init")
+    root = synthetic_ptbxl(tmp / "data/ptbxl").parent
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ECGLAB_CACHE", str(tmp / "cache"))
+        run = pretrain(pretrain_recipe({"encoder": "fcn_wang", "datasets": ["ptbxl"], "root": str(root),
+                                        "crop_seconds": 2.5, "batch_size": 16, "threads": 1, "dry_run": True,
+                                        "out": str(tmp / "runs")}))  # fmt: skip
+    return root, run / "encoder"
+
+
+def _recipe(tmp_path, root, init, **extra):
+    path = write_config(
+        tmp_path / "r.yaml", root / "ptbxl", tmp_path, init=init, epochs=1, augment={}, **extra
+    )
+    return load_config(path)
+
+
+def _parts(config):
+    data = build_datasets(config, World())
+    return data, build_model_and_optimizer(config, data, World())
+
+
+def _encoder(state: dict) -> dict:
+    return {k: v for k, v in state.items() if not k.startswith("head.")}
+
+
+def test_linear_mode_trains_the_head_and_leaves_the_encoder_untouched(pretrained, tmp_path, one_thread):
+    root, encoder = pretrained
+    config = _recipe(tmp_path, root, {"path": str(encoder), "mode": "linear"})
+    data, parts = _parts(config)
+    before = {k: v.clone() for k, v in parts.model.state_dict().items()}
+    assert all(
+        torch.equal(before[k], v) for k, v in _encoder(load_file(encoder / "model.safetensors")).items()
+    )
+    train_one_epoch(parts.train_model, data.loader, parts.stepper, parts.loss_fn, max_steps=3)
+    after = parts.model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in _encoder(before))  # BatchNorm statistics too
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("head."))
+
+
+def test_finetune_sets_the_encoder_learning_rate_by_its_scale(pretrained, tmp_path):
+    root, encoder = pretrained
+    config = _recipe(tmp_path, root, {"path": str(encoder), "encoder_lr_scale": 0.1}, lr=0.002)
+    _, parts = _parts(config)
+    head, body = parts.stepper.optimizer.param_groups
+    assert head["lr"] == 0.002 and body["lr"] == pytest.approx(0.0002)
+    named = dict(parts.model.named_parameters())
+    assert {id(p) for p in head["params"]} == {id(p) for n, p in named.items() if n.startswith("head.")}
+    assert len(head["params"]) + len(body["params"]) == len(named)  # the whole model trains
+
+
+def test_train_cli_from_a_pretrained_encoder_in_linear_mode(pretrained, tmp_path):
+    root, encoder = pretrained
+    init = {"path": str(encoder), "mode": "linear"}
+    recipe = write_config(
+        tmp_path / "r.yaml", root / "ptbxl", tmp_path, init=init, name="linear", bootstrap=20
+    )
+    run_cli("train", str(recipe), "--dry-run", env={"ECGLAB_CACHE": str(tmp_path / "cache")})
+    trained = load_file(tmp_path / "runs/linear/checkpoint/model.safetensors")
+    for key, value in _encoder(load_file(encoder / "model.safetensors")).items():
+        assert torch.equal(trained[key], value), key
+    saved = (tmp_path / "runs/linear/config.yaml").read_text()
+    assert (
+        "mode: linear" in saved and json.loads((encoder / "pretraining.json").read_text())["method"] == "cpc"
+    )
+
+
+def test_an_encoder_of_another_model_or_shape_is_refused_naming_both(pretrained, tmp_path):
+    root, encoder = pretrained
+    with pytest.raises(ValueError, match=r"pretrained fcn_wang .*; the recipe's model is resnet1d18"):
+        _parts(_recipe(tmp_path, root, {"path": str(encoder)}, model="resnet1d18"))
+    one_lead = tmp_path / "one_lead"
+    meta = CheckpointMeta(model="fcn_wang", num_classes=0, in_chans=1, lead_names=("I",), classes=(),
+                          multilabel=False, fs=100, window_samples=250)  # fmt: skip
+    save_checkpoint(one_lead, create_model("fcn_wang", 0, 1), meta)
+    with pytest.raises(
+        ValueError, match=r"fcn_wang \(1 leads.*fcn_wang \(12 leads\): tensor .* is \(128, 1, 8\)"
+    ):
+        _parts(_recipe(tmp_path, root, {"path": str(one_lead)}))
