@@ -25,7 +25,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ecglab.models._registry import register_model
-from ecglab.models.layers import ClassifierMixin, ConvNormAct
+from ecglab.models.layers import ClassifierHead, ClassifierMixin, ConvNormAct
 from ecglab.models.layers.attention import attend
 from ecglab.models.layers.inception_next import Mlp, depthwise
 
@@ -140,23 +140,6 @@ class Branch(nn.Module):
         return z[:, 0], grid.transpose(1, 2)
 
 
-class CLSHead(nn.Module):
-    """Read position 0 of the (B, C, 1 + T) map (the CLS tokens), dropout, linear."""
-
-    def __init__(self, num_features: int, num_classes: int, drop_rate: float = 0.0):
-        super().__init__()
-        self.num_features = self.hidden_size = num_features
-        self.drop = nn.Dropout(drop_rate)
-        self.reset(num_classes)
-
-    def reset(self, num_classes: int) -> None:
-        self.fc = nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()
-
-    def forward(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        x = self.drop(x[..., 0])
-        return x if pre_logits else self.fc(x)
-
-
 class BranchFusion(nn.Module):
     """CLS tokens at position 0, then both branches' token maps on the fine grid: (B, 2 dim, 1 + T)."""
 
@@ -200,7 +183,7 @@ class DualBranchTransformer(ClassifierMixin, nn.Module):
             {"module": "cnn", "num_chs": widths[1], "reduction": 4},
             {"module": "fuse", "num_chs": self.num_features, "reduction": reduction},
         ]
-        self.head = CLSHead(self.num_features, num_classes, drop_rate)
+        self.head = ClassifierHead(self.num_features, num_classes, drop_rate, pool="first")  # the CLS tokens
         self.num_classes = num_classes
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:

@@ -9,11 +9,15 @@ from ecglab.models.layers.attention import attend
 
 
 class ClassifierHead(nn.Module):
-    """Global average over time, dropout, linear; `num_classes=0` leaves the pooled features."""
+    """Global average over time (or the first position: a CLS token), dropout, linear;
+    `num_classes=0` leaves the pooled features."""
 
-    def __init__(self, num_features: int, num_classes: int, drop_rate: float = 0.0):
+    def __init__(self, num_features: int, num_classes: int, drop_rate: float = 0.0, pool: str = "avg"):
         super().__init__()
+        if pool not in ("avg", "first"):
+            raise ValueError(f"pool: {pool!r} is not one of avg, first")
         self.num_features = self.hidden_size = num_features
+        self.pool = pool
         self.drop = nn.Dropout(drop_rate)
         self.reset(num_classes)
 
@@ -21,7 +25,7 @@ class ClassifierHead(nn.Module):
         self.fc = nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()
 
     def forward(self, x, pre_logits: bool = False):
-        x = self.drop(x.mean(dim=-1))
+        x = self.drop(x.mean(dim=-1) if self.pool == "avg" else x[..., 0])
         return x if pre_logits else self.fc(x)
 
 
