@@ -54,17 +54,38 @@ def one_thread():
 
 
 @pytest.fixture
-def fast_cpu(one_thread):
-    """One thread, no oneDNN, denormals flushed, for untrained models on shared cores.
+def no_denormals():
+    """Denormals flushed to zero for the test: untrained deep models produce them, and they run ~40x
+    slower, which skews any time share measured on such a model.
 
-    oneDNN's per-shape setup costs more than it saves on tiny batches, and untrained deep models in
-    eval mode produce denormals, which run ~40x slower. `set_flush_denormal` returns whether the CPU
-    supports it, not the previous state, so the test's end turns flushing off again (torch's
-    default): left on, it breaks later code that needs IEEE subnormals (hypothesis, in the fuzz test).
+    `set_flush_denormal` returns whether the CPU supports it, not the previous state, so the test's
+    end turns flushing off again (torch's default): left on, it breaks later code that needs IEEE
+    subnormals (hypothesis, in the fuzz test).
     """
     import torch
 
     torch.set_flush_denormal(True)
+    yield
+    torch.set_flush_denormal(False)
+
+
+@pytest.fixture
+def fast_cpu(one_thread, no_denormals):
+    """One thread, no oneDNN (its per-shape setup costs more than it saves on tiny batches), and
+    denormals flushed: untrained models on shared cores."""
+    import torch
+
     with torch.backends.mkldnn.flags(enabled=False):
         yield
-    torch.set_flush_denormal(False)
+
+
+@pytest.fixture(autouse=True)
+def _torch_threads_restored():
+    """Every test ends with torch's thread count as it began: `fit` and `pretrain` called in-process
+    set a recipe's `threads`, which would otherwise hold for every later test (a time share measured
+    on one thread differs from one measured on all cores)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)

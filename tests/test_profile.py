@@ -1,5 +1,6 @@
 """`count_macs` against MACs worked out by hand."""
 
+import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -190,6 +191,7 @@ def test_product_ops_are_the_matrix_products():
         assert not is_product_op(name), name
 
 
+@pytest.mark.usefixtures("no_denormals")
 def test_training_time_split_divides_a_step():
     """A dense convolution net spends most of its step in convolutions; the split is a share of the step."""
     model = _conv_net(1)
