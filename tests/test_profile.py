@@ -197,7 +197,9 @@ def test_training_time_split_divides_a_step():
     model = _conv_net(1)
     model(torch.randn(1, 64, 200))  # materialise the lazy layer
     split = training_time_split(model, 8, (64, 200), peak_gflops=100.0, steps=2)
-    assert 0.2 < split["product_time_share"] <= 1
+    # a share of the step, not a timing bound: how much of it the convolutions take depends on the
+    # machine's threads and load (0.19 on one thread here, 0.48 on two), so tests don't assert it
+    assert 0 < split["product_time_share"] <= 1
     assert split["product_kernel_share"] > 0 and split["step_seconds"] > 0
     assert all(not is_product_op(name) and 0 <= share < 1 for name, share in split["top_other_ops"])
     # the roofline's count of the same kernels' FLOPs can stand in for the split's own
