@@ -37,6 +37,21 @@ def test_prepare_is_incremental_and_notices_changed_input(tmp_path):
     assert "built in" in run_cli(*args[:-2], "--seconds", "5", "--workers", "1").stdout
 
 
+def test_two_processes_preparing_one_cache_build_it_once(tmp_path):
+    """Bench shards side by side reach a dataset together: one builds, the other waits and reuses."""
+    import subprocess
+    import sys
+
+    root = small_ptbxl(tmp_path / "ptbxl")
+    out = tmp_path / "cache"
+    args = ("data", "prepare", "ptbxl", "--root", str(root), "--out", str(out), "--workers", "1")
+    procs = [subprocess.Popen([sys.executable, "-m", "ecglab", *args], stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=120)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0]
+    assert sorted("built in" in o for o in outputs) == [False, True], outputs
+    assert json.loads((out / "manifest.json").read_text())["splits"]["train"]["records"] == 4
+
+
 def test_cache_holds_resampled_records_and_windows(tmp_path):
     root = small_ptbxl(tmp_path / "ptbxl")
     out = tmp_path / "cache"

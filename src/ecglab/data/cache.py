@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ecglab import __version__
+from ecglab.atomic import file_lock
 from ecglab.data.base import SPLITS, Reader, split_of
 from ecglab.data.errors import RecordError
 from ecglab.data.preprocess import FILTERS, apply_filter, fit_length, resample
@@ -121,9 +122,16 @@ def prepare(
         "settings": asdict(settings),
         "inputs_hash": content_hash(reader.input_files(), reader.root),
     }
-    if is_up_to_date(out, manifest):
+    if is_up_to_date(out, manifest):  # a read-only cache that is up to date needs no lock
         return json.loads((out / "manifest.json").read_text()), False
+    with file_lock(out):  # two bench shards reaching one dataset build it once, not over each other
+        if is_up_to_date(out, manifest):
+            return json.loads((out / "manifest.json").read_text()), False
+        return _build_cache(reader, records, settings, out, manifest, workers, on_progress), True
 
+
+def _build_cache(reader, records, settings, out: Path, manifest: dict, workers: int, on_progress) -> dict:
+    """Build the cache in `<out>.partial` and rename it onto `out` when whole."""
     started = time.perf_counter()
     tmp = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -137,7 +145,7 @@ def prepare(
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, default=str))
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
-    return manifest, True
+    return manifest
 
 
 def _build(reader, records, settings, tmp: Path, manifest: dict, workers: int, on_progress) -> dict:

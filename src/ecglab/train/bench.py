@@ -30,14 +30,13 @@ import json
 import platform
 import subprocess
 import time
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import yaml
 
-from ecglab.atomic import atomic_path
+from ecglab.atomic import atomic_path, file_lock
 from ecglab.train.config import from_dict, load_config
 
 RESULT_FIELDS = ["dataset", "task", "model", "seed", "params", "macs", "macs_layers", "budget_minutes", "threads",
@@ -141,20 +140,9 @@ def write_results(path: Path, rows: list[dict]) -> None:
         writer.writerows(rows)
 
 
-@contextmanager
-def _locked(path: Path):
-    """An exclusive lock beside the results table, so benches can run side by side (POSIX)."""
-    import fcntl
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
-
-
 def add_result(path: Path, row: dict) -> list[dict]:
     """Add a row (replacing one with the same key), re-reading the table so no other bench's row is lost."""
-    with _locked(path):
+    with file_lock(path):
         rows = [r for r in read_results(path) if r["key"] != row["key"]] + [row]
         write_results(path, rows)
         path.with_suffix(".md").write_text(results_markdown(rows))
@@ -308,7 +296,7 @@ def run_bench(
         run_dir = fit(config, progress)
         rows = add_result(results_path, result_row(config, run_dir, key, version, machine, command))
         done = {r["key"] for r in rows}
-    with _locked(results_path):
+    with file_lock(results_path):
         results_path.with_suffix(".md").write_text(results_markdown(read_results(results_path)))
     write_tables(spec, grid, results_path, echo)
     return results_path
