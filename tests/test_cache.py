@@ -45,7 +45,10 @@ def test_two_processes_preparing_one_cache_build_it_once(tmp_path):
     root = small_ptbxl(tmp_path / "ptbxl")
     out = tmp_path / "cache"
     args = ("data", "prepare", "ptbxl", "--root", str(root), "--out", str(out), "--workers", "1")
-    procs = [subprocess.Popen([sys.executable, "-m", "ecglab", *args], stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "ecglab", *args], stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     outputs = [p.communicate(timeout=120)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0]
     assert sorted("built in" in o for o in outputs) == [False, True], outputs
