@@ -213,3 +213,35 @@ def test_page_scores_records_like_predict_with_the_endpoints_blocked(
             assert diff < TOLERANCE, (name, runtime, got["probabilities"], want["probabilities"])
             assert got["labels"] == (", ".join(want["labels"]) or "no class reaches its threshold"), name
             assert got["warnings"] == "; ".join(want["warnings"]), name
+
+
+def test_static_only_page_asks_for_the_token_then_scores_in_the_browser(browser, weights, env, tmp_path):
+    from helpers import write_wfdb
+
+    t = np.arange(1500) / 300
+    hea = write_wfdb(
+        tmp_path / "rec" / "one_lead", (np.sin(2 * np.pi * 1.2 * t) * 0.8)[None], 300, leads=["ECG"]
+    )
+    files = [str(hea), str(hea.with_suffix(".dat"))]
+    guarded = env | {"ECGLAB_TOKEN": "page-token"}
+    with running_server(weights / TWELVE_LEAD, tmp_path, "--static-only", env=guarded) as server:
+        context, page, requests, problems = watched_page(browser, server.url)
+        page.goto(server.url + "/")
+        page.wait_for_selector("#token-field:not([hidden])", timeout=TIMEOUT_MS)
+        page.set_input_files("#files", files)
+        page.wait_for_selector("#errors:not([hidden])", timeout=TIMEOUT_MS)
+        assert "access token" in page.inner_text("#errors")
+        page.fill("#token", "page-token")
+        page.dispatch_event("#token", "change")
+        page.wait_for_function("() => document.getElementById('model-line').textContent.includes('classes')",
+                               timeout=TIMEOUT_MS)  # fmt: skip
+        page.set_input_files("#files", [])
+        page.set_input_files("#files", files)
+        page.wait_for_function("() => document.getElementById('status').textContent.includes('scored in this browser')",
+                               timeout=TIMEOUT_MS)  # fmt: skip
+        assert page.get_attribute("section.record", "data-model") == SINGLE_LEAD_MODEL  # picked for one lead
+        assert "shorter than the model's 10-s window; zero-padded" in page.inner_text(
+            "section.record .warning"
+        )
+        context.close()
+    assert problems == [] and all(method == "GET" for method, _ in requests), (problems, requests)
