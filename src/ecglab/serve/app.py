@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import ClientDisconnect
 
 from ecglab.data.errors import RecordError
+from ecglab.extras import MissingExtra
 from ecglab.infer.limits import DPI_RANGE
 from ecglab.serve.gate import LOOPBACK_HOSTS, Gate
 from ecglab.serve.page_models import VENDOR_FILES, PageModels, runtime_missing, vendor_path
@@ -263,7 +264,7 @@ def _add_local_page(app: FastAPI, models: PageModels, home: bool) -> None:
     async def onnx(name: str) -> Response:
         try:
             path = await run_in_threadpool(models.onnx, name)
-        except ValueError as exc:  # the export failed; the message says why
+        except (ValueError, MissingExtra) as exc:  # the export failed or needs ecglab[onnx]; it says which
             return _problem(500, f"model {name}: {exc}")
         if path is None:
             return JSONResponse({"detail": f"no model {name!r}; GET /models lists them"}, status_code=404)

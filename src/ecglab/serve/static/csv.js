@@ -72,13 +72,15 @@ export function readCsv(text, file, { fs = null, leads = null, units = null } = 
       "or start it with '# fs=HZ'");
   }
   const columns = table(lines, Boolean(header), file);
-  const factor = Math.fround(UNITS[(units || (chapman ? "uv" : "mv")).toLowerCase()]);
+  const scaled = (col, factor) => col.map((v) => v * Math.fround(factor));
   if (chapman) {
     if (columns.length !== 12) {
       throw new RecordError(file, `${columns.length} columns; expected the 12 leads ${STANDARD_LEADS.join(", ")}`);
     }
     const ordered = header ? STANDARD_LEADS.map((lead) => columns[keys.indexOf(lead)]) : columns;
-    return { x: ordered.map((col) => col.map((v) => v * factor)), fs: rate, leadNames: [...STANDARD_LEADS] };
+    const mv = ordered.map((col) => scaled(col, UNITS.uv)); // Chapman-Shaoxing files are in µV
+    return { x: units ? mv.map((col) => scaled(col, UNITS[units.toLowerCase()] / UNITS.uv)) : mv, fs: rate,
+             leadNames: [...STANDARD_LEADS] };
   }
   const names = leads || header;
   if (!names) {
@@ -87,5 +89,5 @@ export function readCsv(text, file, { fs = null, leads = null, units = null } = 
   if (columns.length !== names.length) {
     throw new RecordError(file, `${columns.length} columns but ${names.length} lead names (${names.join(", ")})`);
   }
-  return { x: columns.map((col) => col.map((v) => v * factor)), fs: rate, leadNames: names };
+  return { x: columns.map((col) => scaled(col, UNITS[(units || "mv").toLowerCase()])), fs: rate, leadNames: names };
 }

@@ -6,7 +6,7 @@ const GAIN = /^([-+\d.eE]+)(?:\(([-+\d]+)\))?(?:\/(\S+))?$/;
 const TO_MV = { mv: 1, uv: 1e-3, "µv": 1e-3, "μv": 1e-3, v: 1e3, nv: 1e-6 };
 const FORMATS = ["8", "16", "24", "32", "61", "80", "160", "212", "310", "311", "508", "516", "524"];
 const INVALID_16 = -32768; // WFDB's "no sample" value for 16-bit formats
-// Bytes per sample (per pair for 212) and the decoder of each format the page reads.
+// The decoder of each format the page reads: the i-th stored value (frame by frame) as an integer.
 const DECODERS = {
   16: (view, i) => view.getInt16(2 * i, true),
   61: (view, i) => view.getInt16(2 * i, false),
@@ -22,6 +22,7 @@ const DECODERS = {
     return value > 2047 ? value - 4096 : value;
   },
 };
+// Bytes per stored value (two 212 values share three bytes).
 const BYTES = { 16: 2, 61: 2, 80: 1, 160: 2, 24: 3, 32: 4, 212: 1.5 };
 
 function number(text, integer, file, what, line) {
@@ -126,7 +127,7 @@ function digital(header, bytes, dataName) {
 export function readWfdb(headerText, headerName, bytes, dataName) {
   const header = parseHeader(headerText, headerName);
   const rows = digital(header, bytes, dataName);
-  const sixteenBit = ["16", "61"].includes(header.signals[0].fmt);
+  const sixteenBit = header.signals[0].fmt === "16"; // as wfdb_io's own format-16 reader (others come as int64)
   const x = header.signals.map((sig, s) => {
     const row = rows[s];
     if (sig.checksum !== null) {
