@@ -7,8 +7,28 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e ".[serve,onnx,test]"
 	touch $@
 
-.PHONY: setup run test lint
-setup: $(VENV)/.installed
+# ONNX Runtime Web for the in-browser page (`ecglab serve`, /local): the exact version in
+# web/package-lock.json, its single-threaded WebAssembly build copied into the package (git-ignored).
+VENDOR := src/ecglab/serve/static/vendor
+ORT_DIST := web/node_modules/onnxruntime-web/dist
+ORT_FILES := ort.wasm.min.mjs ort-wasm-simd-threaded.mjs ort-wasm-simd-threaded.wasm
+
+$(VENDOR)/.installed: web/package.json web/package-lock.json
+	cd web && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	mkdir -p $(VENDOR)
+	cp $(addprefix $(ORT_DIST)/,$(ORT_FILES)) $(VENDOR)/
+	touch $@
+
+.PHONY: setup run test lint web web-if-npm
+web: $(VENDOR)/.installed
+
+# Without npm the rest still installs; the in-browser page then names `make web`.
+web-if-npm:
+	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory web; else \
+		echo "WARNING: no npm, so ONNX Runtime Web is not installed: the in-browser page (/local) will not run;" \
+		     "install Node.js/npm and run 'make web'"; fi
+
+setup: $(VENV)/.installed web-if-npm
 
 run: setup
 	$(VENV)/bin/ecglab example --out example

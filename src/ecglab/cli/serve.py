@@ -40,6 +40,11 @@ def serve(
         show_envvar=True,
         help="access token every request but /health must send as `Authorization: Bearer TOKEN`",
     ),
+    static_only: bool = typer.Option(
+        False,
+        "--static-only",
+        help="serve only the in-browser page and its model files; nothing is scored here",
+    ),
 ) -> None:
     """Serve the model: POST ECG files to /predict or /explain, or open the web page at /.
 
@@ -67,13 +72,18 @@ def serve(
         app = create_app(
             model, max_upload_bytes=int(max_upload_mb * 1024 * 1024), hosts=allowed_hosts(host, allow_host),
             request_timeout_s=request_timeout, body_timeout_s=body_timeout, device=device,
-            token=token or None,
+            token=token or None, static_only=static_only,
         )  # fmt: skip
     except (FileNotFoundError, ValueError, OSError) as exc:
         fail(str(exc))
     if not token and not is_loopback(host):
         typer.echo(OPEN_WARNING.format(host=host), err=True)
-    typer.echo(f"serving {app.state.service.name} on http://{host}:{port}/  (Ctrl+C stops)", err=True)
+    if static_only:
+        typer.echo(f"serving the in-browser page on http://{host}:{port}/  (records are scored in the browser; "
+                   "Ctrl+C stops)", err=True)  # fmt: skip
+    else:
+        typer.echo(f"serving {app.state.service.name} on http://{host}:{port}/  (in-browser page: /local; "
+                   "Ctrl+C stops)", err=True)  # fmt: skip
     uvicorn.run(app, host=host, port=port, log_level=log_level.lower(), log_config=_log_config(log_level),
                 timeout_graceful_shutdown=5)  # fmt: skip
 

@@ -2,11 +2,14 @@
 
 `GET /health` names the model and its classes, `POST /predict` scores uploaded records, `POST
 /explain` scores one record and draws it on ECG paper with the relevance shaded, `GET /` is the page
-and `GET /openapi.json` the schema. Each request's files live in a temporary folder removed when the
-request ends; the server opens no other path a client could name. The network runs in FastAPI's
-thread pool, so `/health` answers while a record is being scored. `gate.Gate` checks the Host and
-Origin of every request first; every refusal, the schema's own validation included, is JSON
-`{"detail": message}` as the schema says.
+and `GET /openapi.json` the schema. `GET /local` is the page that scores records inside the browser
+with ONNX Runtime Web (it alone may compile WebAssembly); it fetches `/models` and each model's ONNX
+file, never a prediction endpoint. With `static_only` the app serves only that page and its files.
+Each request's files live in a temporary folder removed when the request ends; the server opens no
+other path a client could name. The network runs in FastAPI's thread pool, so `/health` answers
+while a record is being scored. `gate.Gate` checks the Host and Origin of every request first;
+every refusal, the schema's own validation included, is JSON `{"detail": message}` as the schema
+says.
 """
 
 from __future__ import annotations
@@ -25,22 +28,29 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import ClientDisconnect
 
 from ecglab.data.errors import RecordError
+from ecglab.extras import MissingExtra
 from ecglab.infer.limits import DPI_RANGE
 from ecglab.serve.gate import LOOPBACK_HOSTS, Gate
+from ecglab.serve.page_models import VENDOR_FILES, PageModels, runtime_missing, vendor_path
 from ecglab.serve.service import DEFAULT_REQUEST_TIMEOUT_S, Service, encode
 from ecglab.serve.uploads import DEFAULT_BODY_TIMEOUT_S, MAX_FILES, SUFFIXES, Upload, UploadError, receive
 
 DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 STATIC = Path(__file__).resolve().parent / "static"
-PAGE_FILES = {"app.js": "text/javascript", "style.css": "text/css"}
+LOCAL_MODULES = ("local.js", "errors.js", "leads.js", "wfdb.js", "csv.js", "quality.js", "records.js",
+                 "resample.js", "pipeline.js", "runtime.js")  # fmt: skip
+PAGE_FILES = {"app.js": "text/javascript", "style.css": "text/css"} | dict.fromkeys(
+    LOCAL_MODULES, "text/javascript"
+)
+CSP = "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 PAGE_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
-    ),
+    "Content-Security-Policy": CSP,
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Cache-Control": "no-cache",
 }
+# The in-browser page alone may compile WebAssembly (ONNX Runtime Web); scripts stay this server's own.
+LOCAL_HEADERS = PAGE_HEADERS | {"Content-Security-Policy": CSP + "; script-src 'self' 'wasm-unsafe-eval'"}
 REFUSALS = {
     400: "bad request (a form field, the multipart body, or the Host header)",
     401: "the server's access token is missing or wrong (`Authorization: Bearer <token>`)",
@@ -134,24 +144,35 @@ def create_app(
     body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S,
     device: str = "cpu",
     token: str | None = None,
+    static_only: bool = False,
 ) -> FastAPI:
     """The app for a checkpoint folder or shipped model name (None: the default model), loaded now
     on `device`. It answers only to the Host names in `hosts` (see `gate.allowed_hosts`), and with
-    a `token` only to requests that carry it (see `gate.Gate`).
+    a `token` only to requests that carry it (see `gate.Gate`). `static_only` serves the in-browser
+    page and the model files alone: no model is loaded and nothing is scored on the server.
     """
     import ecglab
+    from ecglab.infer import resolve_model
 
+    if static_only:
+        app = _base_app("the in-browser ECG classification page", hosts, token)
+        app.state.service = None
+        _add_local_page(app, PageModels(None if model is None else resolve_model(str(model))), home=True)
+
+        @app.get("/health", include_in_schema=False)
+        def static_health() -> dict:
+            return {
+                "status": "ok",
+                "static_only": True,
+                "version": ecglab.__version__,
+                "token_required": bool(token),
+            }
+
+        return app
     service = service or Service(model, request_timeout_s, device)
-    app = FastAPI(
-        title="ecglab",
-        version=ecglab.__version__,
-        summary=f"ECG classification with {service.name}",
-        docs_url=None,  # Swagger UI and ReDoc load from a CDN; the page and the schema don't
-        redoc_url=None,
-    )
+    app = _base_app(f"ECG classification with {service.name}", hosts, token)
     app.state.service = service
-    app.add_middleware(Gate, hosts=hosts, token=token)
-    app.add_exception_handler(RequestValidationError, _invalid)
+    _add_local_page(app, PageModels((service.folder, service.name)), home=False)
 
     @app.get("/health", response_model=Health, responses={400: REFUSALS_400})
     def health() -> dict:
@@ -191,13 +212,65 @@ def create_app(
     def page() -> FileResponse:
         return FileResponse(STATIC / "index.html", media_type="text/html", headers=PAGE_HEADERS)
 
+    return app
+
+
+def _base_app(summary: str, hosts: Iterable[str], token: str | None) -> FastAPI:
+    """FastAPI with the Gate in front and every validation refusal as `{"detail": message}`."""
+    import ecglab
+
+    app = FastAPI(
+        title="ecglab",
+        version=ecglab.__version__,
+        summary=summary,
+        docs_url=None,  # Swagger UI and ReDoc load from a CDN; the page and the schema don't
+        redoc_url=None,
+    )
+    app.add_middleware(Gate, hosts=hosts, token=token)
+    app.add_exception_handler(RequestValidationError, _invalid)
+    return app
+
+
+def _add_local_page(app: FastAPI, models: PageModels, home: bool) -> None:
+    """The in-browser page at /local (and at / when `home`), its files, ONNX Runtime Web and the models."""
+
+    def local_page() -> FileResponse:
+        return FileResponse(STATIC / "local.html", media_type="text/html", headers=LOCAL_HEADERS)
+
+    app.get("/local", include_in_schema=False)(local_page)
+    if home:
+        app.get("/", include_in_schema=False)(local_page)
+
     @app.get("/static/{name}", include_in_schema=False)
     def static(name: str) -> Response:
         if name not in PAGE_FILES:
             return JSONResponse({"detail": f"no page file {name!r}"}, status_code=404)
         return FileResponse(STATIC / name, media_type=PAGE_FILES[name], headers=PAGE_HEADERS)
 
-    return app
+    @app.get("/static/vendor/{name}", include_in_schema=False)
+    def vendor(name: str) -> Response:
+        if name not in VENDOR_FILES:
+            return JSONResponse({"detail": f"no runtime file {name!r}"}, status_code=404)
+        missing = runtime_missing()
+        if missing:
+            return JSONResponse({"detail": missing}, status_code=404)
+        return FileResponse(vendor_path(name), media_type=VENDOR_FILES[name], headers=PAGE_HEADERS)
+
+    @app.get("/models", include_in_schema=False)
+    def catalog() -> dict:
+        return models.catalog()
+
+    @app.get("/models/{name}/model.onnx", include_in_schema=False)
+    async def onnx(name: str) -> Response:
+        try:
+            path = await run_in_threadpool(models.onnx, name)
+        except (ValueError, MissingExtra) as exc:  # the export failed or needs ecglab[onnx]; it says which
+            return _problem(500, f"model {name}: {exc}")
+        if path is None:
+            return JSONResponse({"detail": f"no model {name!r}; GET /models lists them"}, status_code=404)
+        return FileResponse(
+            path, media_type="application/octet-stream", headers={"Cache-Control": "no-cache"}
+        )
 
 
 async def _with_upload(

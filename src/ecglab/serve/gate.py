@@ -27,7 +27,7 @@ from starlette.responses import JSONResponse
 
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 WILDCARD_HOSTS = ("0.0.0.0", "::", "")  # listen addresses, not names a client would use
-OPEN_PATHS = ("/health", "/")  # and the page's files under /static/: no token needed
+OPEN_PATHS = ("/health", "/", "/local")  # and the page's files under /static/: no token needed
 log = logging.getLogger("ecglab.serve")
 
 

@@ -42,6 +42,7 @@ class Service:
 
         folder, name = resolve_model(None if model is None else str(model))
         self.name = Path(name).name or name  # a folder's name, not where it sits on the server
+        self.folder = Path(folder)
         self.predictor = Predictor.from_checkpoint(folder, name=self.name, device=device)
         self.limits = Limits.from_env()
         self.timeout_s = request_timeout_s
