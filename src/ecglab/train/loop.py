@@ -18,7 +18,7 @@ from ecglab.checkpoint_meta import CheckpointMeta
 from ecglab.data import get_reader
 from ecglab.data.cache import PrepareSettings, default_cache_dir, prepare
 from ecglab.data.dataset import EpochSampler, WindowDataset
-from ecglab.data.leads import canonical_lead, lead_positions
+from ecglab.data.leads import lead_positions
 from ecglab.distill.distiller import Distiller
 from ecglab.distill.teacher import load_teacher, teacher_folder
 from ecglab.models import create_model
@@ -258,8 +258,10 @@ def build_datasets(config: TrainConfig, world: World) -> Data:
     manifest = json.loads((cache_dir / "manifest.json").read_text())
     window = config.crop_seconds or config.seconds
     augment = Augment(config.augment, config.fs)
-    leads = tuple(canonical_lead(name) for name in (config.leads or reader.lead_names))
-    lead_index = lead_positions(leads, reader.lead_names, f"leads of {config.dataset}")
+    lead_index = lead_positions(
+        config.leads or reader.lead_names, reader.lead_names, f"leads of {config.dataset}"
+    )
+    leads = tuple(reader.lead_names[i] for i in lead_index)
     chosen = None if leads == tuple(reader.lead_names) else lead_index
     train = WindowDataset(cache_dir, "train", task, seconds=window, mode="random", norm=config.norm, seed=config.seed,
                           transform=augment if augment.active else None,
