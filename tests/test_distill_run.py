@@ -149,3 +149,15 @@ def test_distill_cli_on_the_ptbxl_subset_then_evaluate_predict_and_init(ptbxl_ro
                                     "seconds": 30, "init": {"path": str(student / "checkpoint")}}))  # fmt: skip
     cinc_model, cinc_meta = load_checkpoint(tuned / "checkpoint")
     assert cinc_meta.classes == ("N", "A", "O", "~") and cinc_meta.lead_names == ("I",)
+
+
+def test_the_shipped_recipe_distils_the_default_model_into_lead_i():
+    config = load_config("configs/distill_ptbxl_rhythm_lead_i.yaml")
+    assert config.leads == ["I"] and config.distill.method == "mvkt"
+    assert (
+        config.distill.teacher == "runs/default/" + load_config("configs/default_ptbxl_rhythm.yaml").run_name
+    )
+    assert (
+        load_config("configs/distill_ptbxl_rhythm_lead_i.yaml", ["distill.method=mvms"]).distill.method
+        == "mvms"
+    )
