@@ -62,8 +62,8 @@ class Distiller(nn.Module):
         with torch.no_grad():
             teacher_features = self.teacher.forward_features(x[:, self.teacher_leads])
             teacher_logits = self.teacher.forward_head(teacher_features)
-        return {"logits": logits, "aux_loss": self.distillation_loss(logits, teacher_logits, features,
-                                                                      teacher_features)}  # fmt: skip
+        loss = self.distillation_loss(logits, teacher_logits, features, teacher_features)
+        return {"logits": logits, "aux_loss": loss}
 
     def distillation_loss(self, logits, teacher_logits, features, teacher_features) -> torch.Tensor:
         """The weighted KD term, plus MVKT's contrast of the time-averaged, projected features."""

@@ -201,7 +201,8 @@ def _fit(config: TrainConfig, world: World, progress) -> Path:
     teacher = f"; {config.distill.method} from {config.distill.teacher}" if config.distill.teacher else ""
     run.log(
         f"training {config.model} on {config.dataset}/{data.task.name} (leads {', '.join(data.leads)}{teacher}): "
-        f"{len(data.train)} train, {len(data.eval_sets['val'].y)} val records; {world.size} process(es) on {world.device}"
+        f"{len(data.train)} train, {len(data.eval_sets['val'].y)} val records; "
+        f"{world.size} process(es) on {world.device}"
     )
     for epoch in range(state.start_epoch, state.epochs):
         if state.finished(epoch, config):
