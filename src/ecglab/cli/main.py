@@ -8,7 +8,7 @@ from ecglab.cli.infer import example, export, predict
 from ecglab.cli.models import models
 from ecglab.cli.pretrain import pretrain
 from ecglab.cli.serve import serve
-from ecglab.cli.train import bench, evaluate, train
+from ecglab.cli.train import bench, distill, evaluate, train
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="Deep-learning ECG arrhythmia classification."
@@ -19,6 +19,7 @@ app.command("train")(train)
 app.command("evaluate")(evaluate)
 app.command("bench")(bench)
 app.command("pretrain")(pretrain)
+app.command("distill")(distill)
 app.command("predict")(predict)
 app.command("export")(export)
 app.command("explain")(explain)

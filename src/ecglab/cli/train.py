@@ -1,4 +1,4 @@
-"""`ecglab train` and `ecglab evaluate`."""
+"""`ecglab train`, `ecglab distill`, `ecglab evaluate` and `ecglab bench`."""
 
 from __future__ import annotations
 
@@ -51,20 +51,50 @@ def train(
     Under torchrun (`torchrun --nproc_per_node G -m ecglab train RECIPE`) each process trains on
     its own GPU; validation and evaluation run on rank 0.
     """
+    run_dir = _fit_recipe(config, overrides, dry_run, device)
+    typer.echo(f"{run_dir}: done (metrics.json, report/, checkpoint/)")
+
+
+def distill(
+    recipe: Path = typer.Argument(
+        ..., help="YAML recipe: train's keys with `leads: [I]` and a `distill:` section"
+    ),
+    overrides: list[str] = typer.Option(
+        [], "--set", help="override a key: --set distill.method=mvms --set leads=[II]"
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="a few steps of distillation, validation and evaluation, end to end"
+    ),
+    device: str = typer.Option(None, "--device", help=DEVICE_HELP),
+) -> None:
+    """Distil a trained 12-lead teacher into a single-lead student (MVMS-ECG or MVKT-ECG); re-running resumes.
+
+    The recipe is `train`'s with `leads: [I]` (any one lead by name) and `distill: {teacher: RUN,
+    method: mvms|mvkt}`; the run folder is `train`'s, its checkpoint/ a single-lead model for
+    `evaluate`, `predict` and `train`'s `init:`.
+    """
+    run_dir = _fit_recipe(recipe, overrides, dry_run, device, need_teacher=True)
+    typer.echo(f"{run_dir}: done; the single-lead student is in {run_dir / 'checkpoint'}")
+
+
+def _fit_recipe(
+    recipe: Path, overrides: list[str], dry_run: bool, device: str | None, need_teacher=False
+) -> Path:
+    """Read a training recipe with the command line's overrides and run `fit`; errors exit with code 2."""
     from ecglab.train.config import load_config
     from ecglab.train.loop import fit
 
     extra = (["dry_run=true"] if dry_run else []) + ([f"device={device}"] if device else [])
     try:
-        cfg = load_config(config, list(overrides) + extra)
-    except (FileNotFoundError, ValueError) as exc:
-        fail(str(exc))
-    try:
+        cfg = load_config(recipe, list(overrides) + extra)
+        if need_teacher and cfg.distill.teacher is None:
+            raise ValueError(
+                f"{recipe}: no distill.teacher; name the 12-lead teacher's run folder (distill: {{teacher: RUN}})"
+            )
         with _progress_bars() as bars:
-            run_dir = fit(cfg, progress=bars)
+            return fit(cfg, progress=bars)
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))
-    typer.echo(f"{run_dir}: done (metrics.json, report/, checkpoint/)")
 
 
 def evaluate(

@@ -66,6 +66,7 @@ class WindowDataset(Dataset):
     `mode` is `random` (a random crop per access: training), `centre` (one window per record)
     or `sliding` (every window of every record, for aggregated evaluation; `record_index`
     maps each item back to its record). `transform(x, rng)` augments a normalised window.
+    `leads` keeps those rows of every window (positions in the cache's lead order; None: all).
     An item is an index, or `(epoch, index)` from `EpochSampler`: the randomness of an item
     depends on (seed, epoch, index) only, never on which process or loader worker reads it.
     """
@@ -81,8 +82,9 @@ class WindowDataset(Dataset):
         norm: str = "zscore",
         seed: int = 0,
         transform: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
+        leads: list[int] | None = None,
     ):
-        self.split, self.task = CachedSplit(cache_dir, split), task
+        self.split, self.task, self.leads = CachedSplit(cache_dir, split), task, leads
         y = self.split.labels(task)
         self.keep = np.flatnonzero(y.any(axis=1))
         self.y = y[self.keep]
@@ -115,6 +117,8 @@ class WindowDataset(Dataset):
         else:
             k = idx
             x = self.split.window(self.keep[k], self.n, self.mode, self._rng(epoch, idx))
+        if self.leads is not None:
+            x = x[self.leads]
         x = normalize(x, self.norm)
         if self.transform is not None:
             x = self.transform(x, self._rng(epoch, idx, 1))

@@ -39,3 +39,20 @@ def reorder_leads(
         raise RecordError(path, f"missing lead(s) {', '.join(missing)}; the file has {', '.join(names)}")
     order = [canon.index(t) for t in target]
     return x if order == list(range(len(canon))) else x[order]
+
+
+def lead_positions(wanted: Sequence[str], available: Sequence[str], where: str = "leads") -> list[int]:
+    """Where each of `wanted` sits among `available`, matched by name (`avr` is `aVR`, `ECG` is `I`).
+
+    A lead that is not there is a ValueError naming `where`, the lead and those available.
+    """
+    canon = [canonical_lead(name) for name in available]
+    positions = []
+    for name in wanted:
+        try:
+            positions.append(canon.index(canonical_lead(name)))
+        except ValueError:  # a RecordError too: an unknown name
+            raise ValueError(
+                f"{where}: lead {name!r} is not among the data's leads ({', '.join(available)})"
+            ) from None
+    return positions

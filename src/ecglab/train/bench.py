@@ -14,8 +14,15 @@ A spec is YAML:
     tables: [notes]                              # writers of extra tables (ecglab.train.tables)
 
 A model item may carry a `label`: the row's name when one model runs with several recipes
-(`{model: mobilenetv2_1d, label: mobilenetv2_1d-noaug, augment: {}}`), and its own `seeds`, which
-replace the spec's for that item (more seeds where the spread matters).
+(`{model: mobilenetv2_1d, label: mobilenetv2_1d-noaug, augment: {}}`), and its own `seeds` and
+`datasets`, which replace the spec's for that item (more seeds where the spread matters; a
+dataset only some rows run on). Cells run dataset by dataset, in the order the datasets first
+appear, each dataset's rows in the spec's order.
+
+A cell may start from another cell's run folder: in `init.path` and `distill.teacher`, `{out}`
+is the spec's run folder (`<out>/<spec stem>`, `-dry-run` added for a dry run) and `{dataset}`,
+`{task}`, `{seed}` are the cell's, so `{out}/teacher-{dataset}-{task}-s{seed}` names the run of
+the row labelled `teacher` on the same data. Such a grid runs unsharded, or the rows it needs first.
 
 A cell whose key (its resolved config, the data manifest hash and the code version) is already
 in the results table is skipped, so a grid can be stopped and continued. `--dry-run` runs every
@@ -70,13 +77,46 @@ def cells(spec: dict, spec_path: Path, full: bool = False, dry_run: bool = False
     base = load_config(spec_path.parent / spec["base"]) if spec.get("base") else from_dict({})
     base_dict = base.to_dict() | (spec.get("set") or {})
     last = ((spec.get("full") or {}) if full else {}) | ((spec.get("dry_run") or {}) if dry_run else {})
-    for entry in spec.get("datasets") or [{}]:
-        for model_entry in spec["models"]:
-            model, overrides, seeds = _model_entry(model_entry, spec_path)
+    out = bench_dir(spec, spec_path, dry_run)
+    items = [_model_entry(model_entry, spec_path) for model_entry in spec["models"]]
+    for entry in _every_dataset(spec, items):
+        for model, overrides, seeds, datasets in items:
+            if entry not in (datasets or spec.get("datasets") or [{}]):
+                continue
             for seed in seeds or spec.get("seeds") or [0]:
                 data = base_dict | entry | overrides | last | {"model": model, "seed": seed}
+                data = _run_paths(data, out, spec_path)
                 config = from_dict(data | ({"dry_run": True} if dry_run else {}), str(spec_path))
-                yield replace(config, name=config.run_name, out=str(bench_dir(spec, spec_path, dry_run)))
+                yield replace(config, name=config.run_name, out=str(out))
+
+
+def _every_dataset(spec: dict, items: list) -> list[dict]:
+    """The spec's datasets, then those only some items name, each once, in order of appearance."""
+    every: list[dict] = []
+    for entry in (spec.get("datasets") or [{}]) + [d for *_, datasets in items for d in datasets or []]:
+        if entry not in every:
+            every.append(entry)
+    return every
+
+
+PATH_KEYS = (("init", "path"), ("distill", "teacher"))  # the keys that may name another cell's run
+
+
+def _run_paths(data: dict, out: Path, spec_path: Path) -> dict:
+    """`{out}`, `{dataset}`, `{task}` and `{seed}` filled in `init.path` and `distill.teacher`."""
+    fields = {"out": out, "dataset": data.get("dataset"), "task": data.get("task") or "default",
+              "seed": data.get("seed")}  # fmt: skip
+    for section, key in PATH_KEYS:
+        value = (data.get(section) or {}).get(key)
+        if isinstance(value, str):
+            try:
+                data = data | {section: data[section] | {key: value.format_map(fields)}}
+            except (KeyError, ValueError) as exc:
+                raise ValueError(
+                    f"{spec_path}: {section}.{key} {value!r}: {exc} is no placeholder; use {{out}}, "
+                    "{dataset}, {task}, {seed}"
+                ) from None
+    return data
 
 
 def bench_dir(spec: dict, spec_path: Path, dry_run: bool = False) -> Path:
@@ -84,11 +124,11 @@ def bench_dir(spec: dict, spec_path: Path, dry_run: bool = False) -> Path:
     return Path(spec.get("out", "runs/bench")) / (spec_path.stem + ("-dry-run" if dry_run else ""))
 
 
-def _model_entry(entry, spec_path: Path) -> tuple[str, dict, list | None]:
+def _model_entry(entry, spec_path: Path) -> tuple[str, dict, list | None, list | None]:
     """A `models` item: a model name, or a mapping with `model`, that model's own recipe overrides and
-    optionally its own `seeds`; returns (model, overrides, seeds or None)."""
+    optionally its own `seeds` and `datasets`; returns (model, overrides, seeds or None, datasets or None)."""
     if isinstance(entry, str):
-        return entry, {}, None
+        return entry, {}, None, None
     if not isinstance(entry, dict) or not isinstance(entry.get("model"), str):
         raise ValueError(f"{spec_path}: a `models` item is a name or a mapping with `model`, not {entry!r}")
     overrides = dict(entry)
@@ -97,7 +137,15 @@ def _model_entry(entry, spec_path: Path) -> tuple[str, dict, list | None]:
         isinstance(seeds, list) and seeds and all(isinstance(s, int) for s in seeds)
     ):
         raise ValueError(f"{spec_path}: `seeds` of {entry['model']} is a list of integers, not {seeds!r}")
-    return overrides.pop("model"), overrides, seeds
+    datasets = overrides.pop("datasets", None)
+    if datasets is not None and not (
+        isinstance(datasets, list) and datasets and all(isinstance(d, dict) for d in datasets)
+    ):
+        raise ValueError(
+            f"{spec_path}: `datasets` of {entry['model']} is a list of mappings ({{dataset: ..., task: ...}}), "
+            f"not {datasets!r}"
+        )
+    return overrides.pop("model"), overrides, seeds, datasets
 
 
 def code_version() -> str:

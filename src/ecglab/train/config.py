@@ -54,6 +54,40 @@ class InitConfig:
             )
 
 
+DISTILL_METHODS = ("mvms", "mvkt")
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    """Distil a frozen teacher (a run folder or checkpoint of `ecglab train`) into the recipe's model.
+
+    mvms (Yang et al. 2023): task loss + kd_weight x T^2 KL of the softmax over classes at
+    temperature T (2); mvkt (Qin et al. 2023): task loss + kd_weight x the per-class sigmoid KL at T
+    (1) + contrast_weight (0.8) x InfoNCE between the two models' projected features (temperature
+    contrast_temperature, 0.07). null weights and temperatures take the method's paper values.
+    """
+
+    teacher: str | None = None  # None: no distillation
+    method: str = "mvkt"  # mvms or mvkt
+    temperature: float | None = None  # of the softened outputs; None: the method's (mvms 2, mvkt 1)
+    kd_weight: float | None = None  # None: 1 (mvms: alpha 0.5 as BCE + KD; mvkt: alpha 1)
+    contrast_weight: float | None = None  # mvkt only; None: 0.8
+    contrast_temperature: float = 0.07  # mvkt only
+    embed_dim: int = 128  # mvkt's projection heads
+
+    def __post_init__(self):
+        if self.method not in DISTILL_METHODS:
+            raise ValueError(f"distill: method: {self.method!r} is not one of {', '.join(DISTILL_METHODS)}")
+        if self.method != "mvkt" and self.contrast_weight is not None:
+            raise ValueError(
+                f"distill: contrast_weight: {self.method} has no contrastive loss; remove the key"
+            )
+        for key in ("temperature", "kd_weight", "contrast_weight", "contrast_temperature", "embed_dim"):
+            value = getattr(self, key)
+            if value is not None and (value < 0 or (value == 0 and "weight" not in key)):
+                raise ValueError(f"distill: {key}: {value} must be positive (weights may be 0)")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything a run depends on; the resolved config is saved in the run folder."""
@@ -86,6 +120,8 @@ class TrainConfig:
     bootstrap: int = 1000  # resamples for the test metrics' 95% intervals
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     init: InitConfig = field(default_factory=InitConfig)  # a pretrained encoder to start from
+    distill: DistillConfig = field(default_factory=DistillConfig)  # a frozen teacher to learn from
+    leads: list | None = None  # the leads the model sees, by name (["I"]); None: all the dataset's
     seed: int = 0
     threads: int = 0  # torch threads; 0: torch's default
     out: str = "runs"
@@ -117,6 +153,22 @@ class TrainConfig:
         if self.clip_grad_norm is not None and self.clip_grad_norm <= 0:
             raise ValueError(
                 f"clip_grad_norm: {self.clip_grad_norm} must be positive, or null for no clipping"
+            )
+        self._check_leads()
+
+    def _check_leads(self) -> None:
+        if self.leads is not None:
+            if (
+                not isinstance(self.leads, list)
+                or not self.leads
+                or not all(isinstance(n, str) for n in self.leads)
+            ):
+                raise ValueError(f"leads: {self.leads!r}; expected a list of lead names such as [I], or null")
+            if len(set(self.leads)) != len(self.leads):
+                raise ValueError(f"leads: {self.leads!r} names a lead twice")
+        if self.distill.teacher is not None and (self.leads is None or len(self.leads) != 1):
+            raise ValueError(
+                f"leads: {self.leads!r}; a distilled student sees one lead: set leads: [I] (or another lead by name)"
             )
 
     @property
@@ -168,7 +220,11 @@ def _coerce(data: dict, cls: type, where: str) -> dict:
     return out
 
 
-SECTIONS = {"augment": AugmentConfig, "init": InitConfig}  # TrainConfig's nested keys
+SECTIONS = {
+    "augment": AugmentConfig,
+    "init": InitConfig,
+    "distill": DistillConfig,
+}  # TrainConfig's nested keys
 
 
 def from_dict(data: dict, where: str = "config") -> TrainConfig:
@@ -184,7 +240,7 @@ def from_dict(data: dict, where: str = "config") -> TrainConfig:
 
 
 def _section(data, cls: type, where: str, key: str):
-    """A nested section (augment, init) from its mapping; absent or null: its defaults."""
+    """A nested section (augment, init, distill) from its mapping; absent or null: its defaults."""
     data = dataclasses.asdict(data) if isinstance(data, cls) else (data or {})
     if not isinstance(data, dict):
         raise ValueError(f"{where}: {key}: expected a mapping of keys to values, got {data!r}")

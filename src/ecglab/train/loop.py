@@ -18,6 +18,9 @@ from ecglab.checkpoint_meta import CheckpointMeta
 from ecglab.data import get_reader
 from ecglab.data.cache import PrepareSettings, default_cache_dir, prepare
 from ecglab.data.dataset import EpochSampler, WindowDataset
+from ecglab.data.leads import lead_positions
+from ecglab.distill.distiller import Distiller
+from ecglab.distill.teacher import load_teacher, teacher_folder
 from ecglab.models import create_model
 from ecglab.models._output import split_output
 from ecglab.pretrain.transfer import param_groups, start_from
@@ -142,8 +145,10 @@ def git_commit() -> str:
         return "unknown"
 
 
-def build_optimizer(model: nn.Module, config: TrainConfig):
+def build_optimizer(model: nn.Module, config: TrainConfig, extra: list[nn.Parameter] = ()):
+    """AdamW over the model's groups (and `extra` parameters at lr: a distiller's heads), and its schedule."""
     groups = param_groups(model, config.lr, config.init.encoder_lr_scale)
+    groups += [{"params": list(extra)}] if extra else []
     optimizer = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
     if config.scheduler == "step":
         scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.step_size, gamma=config.gamma)
@@ -187,15 +192,17 @@ def _fit(config: TrainConfig, world: World, progress) -> Path:
     if config.threads:
         torch.set_num_threads(config.threads)
     data = build_datasets(config, world)
+    parts = build_model_and_optimizer(config, data, world)  # a teacher or encoder refused: no run folder yet
     run = Run(config, world)
     resuming = run.start()
-    parts = build_model_and_optimizer(config, data, world)
     epochs = 1 if config.dry_run else config.epochs
     state = resume_state(run, parts, world, epochs) if resuming else TrainState(epochs)
-    meta = checkpoint_meta(config, data.reader, data.task, data.manifest, data.window)
+    meta = checkpoint_meta(config, data.leads, data.task, data.manifest, data.window)
+    teacher = f"; {config.distill.method} from {config.distill.teacher}" if config.distill.teacher else ""
     run.log(
-        f"training {config.model} on {config.dataset}/{data.task.name}: {len(data.train)} train, "
-        f"{len(data.eval_sets['val'].y)} val records; {world.size} process(es) on {world.device}"
+        f"training {config.model} on {config.dataset}/{data.task.name} (leads {', '.join(data.leads)}{teacher}): "
+        f"{len(data.train)} train, {len(data.eval_sets['val'].y)} val records; "
+        f"{world.size} process(es) on {world.device}"
     )
     for epoch in range(state.start_epoch, state.epochs):
         if state.finished(epoch, config):
@@ -216,11 +223,17 @@ def check_execution(config: TrainConfig, world: World) -> None:
             f"{world.device}; set sync_bn: false"
         )
     micro_batch_size(config.batch_size, world.size, config.grad_accum_steps)
+    if config.distill.teacher is not None:
+        teacher_folder(config.distill.teacher)
 
 
 @dataclass
 class Data:
-    """The run's data: the reader and task, the prepared cache's manifest, the datasets and the loader."""
+    """The run's data: the reader and task, the prepared cache's manifest, the datasets and the loader.
+
+    `leads` are the model's (the recipe's `leads`, else the dataset's), at `lead_index` among the
+    dataset's. The training set holds every lead of the dataset when a teacher needs them.
+    """
 
     reader: object
     task: object
@@ -230,6 +243,8 @@ class Data:
     eval_sets: dict[str, WindowDataset]
     sampler: EpochSampler
     loader: DataLoader
+    leads: tuple[str, ...]
+    lead_index: list[int]
 
 
 def build_datasets(config: TrainConfig, world: World) -> Data:
@@ -244,10 +259,17 @@ def build_datasets(config: TrainConfig, world: World) -> Data:
     manifest = json.loads((cache_dir / "manifest.json").read_text())
     window = config.crop_seconds or config.seconds
     augment = Augment(config.augment, config.fs)
-    train = WindowDataset(cache_dir, "train", task, seconds=window, mode="random", norm=config.norm,
-                          seed=config.seed, transform=augment if augment.active else None)  # fmt: skip
+    lead_index = lead_positions(
+        config.leads or reader.lead_names, reader.lead_names, f"leads of {config.dataset}"
+    )
+    leads = tuple(reader.lead_names[i] for i in lead_index)
+    chosen = None if leads == tuple(reader.lead_names) else lead_index
+    train = WindowDataset(cache_dir, "train", task, seconds=window, mode="random", norm=config.norm, seed=config.seed,
+                          transform=augment if augment.active else None,
+                          leads=None if config.distill.teacher else chosen)  # fmt: skip
     eval_sets = {split: WindowDataset(cache_dir, split, task, seconds=window, mode="sliding", norm=config.norm,
-                                      stride_seconds=config.eval_stride_seconds) for split in ("val", "test")}  # fmt: skip
+                                      stride_seconds=config.eval_stride_seconds, leads=chosen)
+                 for split in ("val", "test")}  # fmt: skip
     if len(train) < config.batch_size or len(eval_sets["val"]) == 0:
         raise ValueError(f"{cache_dir}: {len(train)} training and {len(eval_sets['val'].y)} validation records "
                          f"of task {task.name}; too few for batch size {config.batch_size}")  # fmt: skip
@@ -260,23 +282,31 @@ def build_datasets(config: TrainConfig, world: World) -> Data:
     loader = data_loader(
         train, micro, world.device, config.workers, sampler, config.persistent_workers, config.prefetch_factor
     )
-    return Data(reader, task, manifest, window, train, eval_sets, sampler, loader)
+    return Data(reader, task, manifest, window, train, eval_sets, sampler, loader, leads, lead_index)
 
 
 @dataclass
 class Parts:
-    """What trains: `model` is evaluated and saved; `train_model` wraps it (DDP, torch.compile)."""
+    """What trains: `model` is evaluated and saved; `train_model` wraps it (DDP, torch.compile), or
+    wraps `learner`, a module around it (a distiller) whose weights are the resume state's."""
 
     model: nn.Module
     train_model: nn.Module
     stepper: Stepper
     scheduler: object
     loss_fn: nn.Module
+    learner: nn.Module | None = None
+
+    @property
+    def state_module(self) -> nn.Module:
+        """The module whose weights the resume state holds: `learner` if any, else `model`."""
+        return self.model if self.learner is None else self.learner
 
 
 def build_model_and_optimizer(config: TrainConfig, data: Data, world: World) -> Parts:
-    """The model on the run's device (initialised on the CPU, so the same weights anywhere)."""
-    in_chans = len(data.reader.lead_names)
+    """The model on the run's device (initialised on the CPU, so the same weights anywhere), beside
+    its frozen teacher when the recipe distils one."""
+    in_chans = len(data.leads)
     model = create_model(
         config.model, num_classes=data.task.num_classes, in_chans=in_chans, **config.model_kwargs
     )
@@ -284,22 +314,34 @@ def build_model_and_optimizer(config: TrainConfig, data: Data, world: World) -> 
     if config.sync_bn and world.size > 1:
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model = model.to(world.device)
-    train_model = parallel(model, world)
+    learner = attach_teacher(config, data, model, world.device) if config.distill.teacher else None
+    train_model = parallel(model if learner is None else learner, world)
     if config.compile:
         train_model = torch.compile(train_model)
-    optimizer, scheduler = build_optimizer(model, config)
+    optimizer, scheduler = build_optimizer(model, config, learner.extra_parameters() if learner else ())
     stepper = Stepper(
         optimizer, world.device, config.precision, config.grad_accum_steps, config.clip_grad_norm
     )
     loss_fn = nn.BCEWithLogitsLoss() if data.task.multilabel else _OneHotCrossEntropy()
-    return Parts(model, train_model, stepper, scheduler, loss_fn)
+    return Parts(model, train_model, stepper, scheduler, loss_fn, learner)
 
 
-def checkpoint_meta(config: TrainConfig, reader, task, manifest: dict, window: float) -> CheckpointMeta:
+def attach_teacher(config: TrainConfig, data: Data, student: nn.Module, device: torch.device) -> Distiller:
+    """The student beside the recipe's teacher (checked against the task), both on `device`."""
+    teacher, meta = load_teacher(config.distill.teacher, config.dataset, data.task, config.fs, config.norm)
+    teacher_leads = lead_positions(
+        meta.lead_names, data.reader.lead_names, f"{config.distill.teacher}: the teacher's leads"
+    )
+    return Distiller(student, teacher.to(device), data.lead_index, teacher_leads, config.distill).to(device)
+
+
+def checkpoint_meta(
+    config: TrainConfig, leads: tuple[str, ...], task, manifest: dict, window: float
+) -> CheckpointMeta:
     """What a checkpoint's config.json holds: enough to rebuild the model and use it on a file."""
     return CheckpointMeta(
         model=config.model, model_kwargs=config.model_kwargs, num_classes=task.num_classes,
-        in_chans=len(reader.lead_names), lead_names=tuple(reader.lead_names), classes=tuple(task.classes),
+        in_chans=len(leads), lead_names=tuple(leads), classes=tuple(task.classes),
         multilabel=task.multilabel, fs=config.fs, window_samples=round(window * config.fs), seconds=window,
         norm=config.norm, filter=config.filter, aggregate=config.aggregate, dataset=config.dataset,
         task=task.name, data_manifest_hash=manifest["inputs_hash"], git_commit=git_commit(),
@@ -333,7 +375,7 @@ def resume_state(run: Run, parts: Parts, world: World, epochs: int) -> TrainStat
     """Weights, optimizer, scheduler and loss scale from the state file (device-free, loaded onto
     this run's device). Another device, number of processes or accumulation continues the same
     global batches; the log says what changed."""
-    extra = load_state(run.state_path, parts.model, parts.stepper.optimizer, parts.scheduler)
+    extra = load_state(run.state_path, parts.state_module, parts.stepper.optimizer, parts.scheduler)
     parts.stepper.load_state_dict(extra.get("scaler") or {})
     state = TrainState(
         extra.get("epochs", epochs),
@@ -393,7 +435,7 @@ def save_epoch(
         save_checkpoint(run.dir / "checkpoint", parts.model, replace(meta, epoch=epoch))
     extra = {"epoch": epoch, "best": state.best, "bad_epochs": state.bad_epochs, "seconds": state.seconds,
              "epochs": state.epochs, "world_size": world_size, "scaler": parts.stepper.state_dict()}  # fmt: skip
-    save_state(run.state_path, parts.model, parts.stepper.optimizer, parts.scheduler, extra)
+    save_state(run.state_path, parts.state_module, parts.stepper.optimizer, parts.scheduler, extra)
 
 
 def validate(model: nn.Module, data: Data, config: TrainConfig, world: World) -> tuple[float, float, float]:
@@ -431,7 +473,7 @@ def finish(
     out.mkdir(exist_ok=True)
     val = eval_sets["val"]
     train = WindowDataset(val.split.dir, "train", val.task, seconds=val.n / val.split.fs, mode="sliding",
-                          norm=config.norm, stride_seconds=config.eval_stride_seconds)  # fmt: skip
+                          norm=config.norm, stride_seconds=config.eval_stride_seconds, leads=val.leads)  # fmt: skip
     max_records = DRY_RUN_RECORDS if config.dry_run else None
     for split, ds in {"train": train, **eval_sets}.items():
         probs, y, _ = predict_records(
