@@ -3,8 +3,9 @@ export and bench.
 
 It lives outside `train` so that `evaluate` and `infer` read checkpoints without importing the
 training code, and it needs nothing beyond the standard library. `format` is the layout's
-version: a file without it is format 1 (the shipped weights), and a file from a newer ecglab is
-refused with a message rather than misread.
+version: a file without it is format 1 (the first shipped weights), format 2 added `temperature`
+(a file without it loads as 1.0), and a file from a newer ecglab is refused with a message rather
+than misread.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-FORMAT = 1  # the version of the config.json layout this ecglab writes and reads
+FORMAT = 2  # the version of the config.json layout this ecglab writes and reads
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class CheckpointMeta:
     filter: str = "none"
     aggregate: str = "mean"
     thresholds: tuple[float, ...] | None = None  # tuned on validation by `ecglab evaluate`
+    temperature: float = 1.0  # logits are divided by it before sigmoid/softmax (fitted on validation)
     dataset: str | None = None
     task: str | None = None
     data_manifest_hash: str | None = None
@@ -59,6 +61,8 @@ class CheckpointMeta:
             yield f"{len(self.lead_names)} lead_names for in_chans {self.in_chans}"
         if self.fs <= 0 or self.window_samples <= 0:
             yield f"fs {self.fs} and window_samples {self.window_samples} must be positive"
+        if not self.temperature > 0:
+            yield f"temperature {self.temperature} must be positive (1.0: uncalibrated)"
         if self.aggregate not in ("mean", "max"):
             yield f"aggregate {self.aggregate!r} is not mean or max"
         if self.thresholds is not None and len(self.thresholds) != self.num_classes:

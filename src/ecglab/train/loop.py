@@ -18,6 +18,7 @@ from ecglab.checkpoint_meta import CheckpointMeta
 from ecglab.data import get_reader
 from ecglab.data.cache import PrepareSettings, default_cache_dir, prepare
 from ecglab.data.dataset import EpochSampler, WindowDataset
+from ecglab.evaluate.calibration import negative_log_likelihood, record_probabilities
 from ecglab.models import create_model
 from ecglab.models._output import split_output
 from ecglab.pretrain.transfer import param_groups, start_from
@@ -101,24 +102,15 @@ def predict_records(
     for x, _ in data_loader(Subset(ds, items.tolist()), batch_size, device, workers):
         with autocast(device, precision):
             logits.append(model(x.to(device, non_blocking=True)).float().cpu())
-    logits = torch.cat(logits) if logits else torch.empty(0, ds.y.shape[1])
-    probs = torch.sigmoid(logits) if multilabel else torch.softmax(logits, dim=1)
+    logits = (torch.cat(logits) if logits else torch.empty(0, ds.y.shape[1])).numpy()
     owner = ds.record_index[items]
-    out = np.zeros((n_records, ds.y.shape[1]), dtype=np.float32)
-    if aggregate == "max":
-        np.maximum.at(out, owner, probs.numpy())
-    else:
-        np.add.at(out, owner, probs.numpy())
-        out /= np.bincount(owner, minlength=n_records)[:, None]
-    return out, ds.y[:n_records], logits.numpy()
+    out = record_probabilities(logits, owner, n_records, multilabel, aggregate).astype(np.float32)
+    return out, ds.y[:n_records], logits
 
 
 def record_loss(probs: np.ndarray, y: np.ndarray, multilabel: bool) -> float:
     """Cross-entropy of record-level probabilities (what validation monitors)."""
-    p = np.clip(probs, 1e-7, 1 - 1e-7)
-    if multilabel:
-        return float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean())
-    return float(-(y * np.log(p)).sum(axis=1).mean())
+    return negative_log_likelihood(probs, y, multilabel)
 
 
 def val_scores(y_true: np.ndarray, probs: np.ndarray, multilabel: bool) -> tuple[float, float]:
