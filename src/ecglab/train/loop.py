@@ -228,8 +228,8 @@ def build_datasets(config: TrainConfig, world: World) -> Data:
     """Prepare the cache (rank 0), then the training set with its loader and the sliding val/test sets."""
     reader = get_reader(config.dataset, config.root, config.fs)
     task = reader.task(config.task)
-    settings = PrepareSettings(config.fs, config.seconds, config.filter, config.val_fold, config.test_fold)
-    cache_dir = Path(config.cache) if config.cache else default_cache_dir(config.dataset, settings)
+    settings = cache_settings(config)
+    cache_dir = cache_dir_for(config)
     if world.main:
         prepare(reader, cache_dir, settings)
     world.barrier()
@@ -238,8 +238,7 @@ def build_datasets(config: TrainConfig, world: World) -> Data:
     augment = Augment(config.augment, config.fs)
     train = WindowDataset(cache_dir, "train", task, seconds=window, mode="random", norm=config.norm,
                           seed=config.seed, transform=augment if augment.active else None)  # fmt: skip
-    eval_sets = {split: WindowDataset(cache_dir, split, task, seconds=window, mode="sliding", norm=config.norm,
-                                      stride_seconds=config.eval_stride_seconds) for split in ("val", "test")}  # fmt: skip
+    eval_sets = evaluation_sets(config, cache_dir, task)
     if len(train) < config.batch_size or len(eval_sets["val"]) == 0:
         raise ValueError(f"{cache_dir}: {len(train)} training and {len(eval_sets['val'].y)} validation records "
                          f"of task {task.name}; too few for batch size {config.batch_size}")  # fmt: skip
@@ -253,6 +252,22 @@ def build_datasets(config: TrainConfig, world: World) -> Data:
         train, micro, world.device, config.workers, sampler, config.persistent_workers, config.prefetch_factor
     )
     return Data(reader, task, manifest, window, train, eval_sets, sampler, loader)
+
+
+def cache_settings(config: TrainConfig) -> PrepareSettings:
+    return PrepareSettings(config.fs, config.seconds, config.filter, config.val_fold, config.test_fold)
+
+
+def cache_dir_for(config: TrainConfig) -> Path:
+    """The prepared cache a run reads: `cache`, else the default folder for its settings."""
+    return Path(config.cache) if config.cache else default_cache_dir(config.dataset, cache_settings(config))
+
+
+def evaluation_sets(config: TrainConfig, cache_dir: Path, task) -> dict[str, WindowDataset]:
+    """The val and test sets as validation and the final predictions read them: every sliding window."""
+    window = config.crop_seconds or config.seconds
+    return {split: WindowDataset(cache_dir, split, task, seconds=window, mode="sliding", norm=config.norm,
+                                 stride_seconds=config.eval_stride_seconds) for split in ("val", "test")}  # fmt: skip
 
 
 @dataclass
