@@ -212,7 +212,7 @@ def ci(entry: dict, digits: int = 3) -> str:
 def card(args, runs, cands, winner, temperature, choice, test, eces, diagram: Path, commands) -> str:
     """The markdown fragment for docs/model_card.md."""
     meta = runs[0].meta
-    lines = [f"### {args.name}", "",
+    lines = [f"### `{args.name}`: chosen on fold 9, scored once on fold 10", "",
              f"{meta.dataset} / {meta.task}: {len(meta.classes)} classes ({', '.join(meta.classes)}), "
              f"{'multi-label' if meta.multilabel else 'one of K'}, {len(meta.lead_names)} lead(s) at {meta.fs:g} Hz, "
              f"{meta.window_samples / meta.fs:g}-s windows ({meta.aggregate} over a record's windows). "

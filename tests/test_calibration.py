@@ -70,7 +70,6 @@ def test_old_config_without_temperature_loads_as_one(tmp_path):
     folder = make_checkpoint(tmp_path / "ckpt")
     data = json.loads((folder / "config.json").read_text())
     del data["temperature"]
-    data["format"] = 1
     assert CheckpointMeta.from_json(data).temperature == 1.0
     with pytest.raises(ValueError, match="temperature -1.0 must be positive"):
         CheckpointMeta.from_json(data | {"temperature": -1.0})

@@ -51,3 +51,24 @@ def test_grad_cam_explains_an_ensemble_through_its_first_member():
     model = create_model("ensemble", 3, in_chans=12, members=MEMBERS).eval()
     relevance = grad_cam(model, np.random.default_rng(0).standard_normal((12, 300)).astype(np.float32), 1)
     assert relevance.shape == (300,) and np.isfinite(relevance).all()
+
+
+def test_an_ensemble_exports_to_one_onnx_file_with_its_temperature(tmp_path):
+    from dataclasses import replace
+
+    import numpy as np
+
+    pytest.importorskip("onnxruntime")
+    from ecglab.checkpoint_meta import read_meta
+    from ecglab.infer.onnx_export import export_onnx
+    from ecglab.infer.predictor import Predictor
+
+    meta = read_meta(make_checkpoint(tmp_path / "single") / "config.json")
+    model = create_model("ensemble", 3, in_chans=12, members=MEMBERS).eval()
+    meta = replace(meta, model="ensemble", model_kwargs={"members": MEMBERS}, temperature=2.0)
+    folder = save_checkpoint(tmp_path / "ens", model, meta)
+    report = export_onnx(folder)
+    assert report.path == folder / "model.onnx"
+    x = np.random.default_rng(0).standard_normal((3, 12, 1000)).astype(np.float32)
+    torch_run, onnx_run = Predictor.from_checkpoint(folder), Predictor.from_checkpoint(folder, runtime="onnx")
+    np.testing.assert_allclose(onnx_run.probabilities(x), torch_run.probabilities(x), rtol=0, atol=1e-5)

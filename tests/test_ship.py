@@ -36,7 +36,7 @@ def test_ship_chooses_on_fold_9_calibrates_and_writes_the_weights_and_card(tmp_p
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert sorted(p.name for p in out.iterdir()) == ["config.json", "model.safetensors"]
     config = json.loads((out / "config.json").read_text())
-    assert config["temperature"] > 0 and len(config["thresholds"]) == 2 and config["format"] == 2
+    assert config["temperature"] > 0 and len(config["thresholds"]) == 2
     text = card.read_text()
     rows = [
         line for line in text.splitlines() if line.startswith("| fcn_wang") or line.startswith("| ensemble")
@@ -81,3 +81,45 @@ def test_ship_refuses_runs_of_different_tasks(tmp_path):
                            "--out", str(tmp_path / "w"), "--card", str(tmp_path / "c.md")],
                           cwd=REPO, capture_output=True, text=True, timeout=300)  # fmt: skip
     assert proc.returncode != 0 and "differs from" in proc.stderr and not (tmp_path / "w").exists()
+
+
+def synthetic_cinc2017(root, per_fold=(40, 8, 8)):
+    """A CinC 2017 tree of one-lead 300 Hz records whose four classes differ in rate; record names
+    taken from the shipped fold file so that `per_fold` (train, val, test) records land in each split."""
+    from data_helpers import write_cinc_record
+    from ecglab.data.folds import load_fold_file
+
+    folds = load_fold_file("cinc2017")
+    names = [*folds[folds <= 8].index[: per_fold[0]], *folds[folds == 9].index[: per_fold[1]],
+             *folds[folds == 10].index[: per_fold[2]]]  # fmt: skip
+    folder = root / "training2017"
+    rng = np.random.default_rng(0)
+    t = np.arange(300 * 12) / 300
+    rows = []
+    for i, name in enumerate(names):
+        label, rate = [("N", 1.0), ("A", 2.2), ("O", 1.6), ("~", 0.0)][i % 4]
+        x = np.sin(2 * np.pi * rate * t + rng.uniform(0, 6)) + rng.normal(
+            0, 0.6 if label == "~" else 0.1, t.size
+        )
+        write_cinc_record(folder, name, (x * 500).astype(np.int16)[None], fs=300, leads=("ECG",))
+        rows.append(f"{name},{label}")
+    (folder / "REFERENCE-v3.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def test_ship_handles_the_one_of_k_cinc2017_task(tmp_path):
+    root = synthetic_cinc2017(tmp_path / "cinc2017")
+    fit(from_dict({"model": "fcn_wang", "dataset": "cinc2017", "task": "rhythm", "root": str(root),
+                   "cache": str(tmp_path / "cache"), "out": str(tmp_path / "runs"), "fs": 100, "seconds": 12,
+                   "crop_seconds": 5, "eval_stride_seconds": 2.5, "epochs": 2, "batch_size": 16, "lr": 0.003,
+                   "patience": 0, "threads": 1, "bootstrap": 20}))  # fmt: skip
+    out, card = tmp_path / "w" / "tiny_single_lead", tmp_path / "docs" / "tiny_single_lead.md"
+    proc = subprocess.run([sys.executable, "benchmarks/ship.py", "--name", "tiny_single_lead", "--runs",
+                           str(tmp_path / "runs" / "*-cinc2017-rhythm-s*"), "--out", str(out), "--card", str(card),
+                           "--bootstrap", "30", "--threads", "1"],
+                          cwd=REPO, capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    config = json.loads((out / "config.json").read_text())
+    assert config["thresholds"] is None and config["multilabel"] is False and config["temperature"] > 0
+    text = card.read_text()
+    assert "CinC 2017 score (mean F1 of N, A, O)" in text and "argmax" in text and "softmax" in text

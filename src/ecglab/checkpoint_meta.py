@@ -3,9 +3,10 @@ export and bench.
 
 It lives outside `train` so that `evaluate` and `infer` read checkpoints without importing the
 training code, and it needs nothing beyond the standard library. `format` is the layout's
-version: a file without it is format 1 (the first shipped weights), format 2 added `temperature`
-(a file without it loads as 1.0), and a file from a newer ecglab is refused with a message rather
-than misread.
+version: a file without it is format 1 (the shipped weights), and a file from a newer ecglab is
+refused with a message rather than misread. `temperature` is an optional key of format 1: a file
+without it (every one written before calibration) loads as 1.0, and an older ecglab names the key
+it does not know.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-FORMAT = 2  # the version of the config.json layout this ecglab writes and reads
+FORMAT = 1  # the version of the config.json layout this ecglab writes and reads
 
 
 @dataclass(frozen=True)
