@@ -91,6 +91,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--train-command", action="append", default=[],
+                   help="the command that trained the runs, for the card (repeatable)")  # fmt: skip
     return p.parse_args(argv)
 
 
@@ -225,7 +227,7 @@ def card(args, runs, cands, winner, temperature, choice, test, eces, diagram: Pa
         lines.append(f"| {c.name}{mark} | {c.params:,} | {c.val_auc:.4f} | {c.val_f1:.4f} |")
     recipe = winner.runs[0].recipe
     lines += ["", f"Chosen: **{winner.name}** ({', '.join(str(r.folder) for r in winner.runs)}). Recipe of "
-              f"its run(s): {recipe.model} {recipe.model_kwargs or ''}, {recipe.epochs} epochs, batch "
+              f"its run(s): {recipe.model}{f' {recipe.model_kwargs}' if recipe.model_kwargs else ''}, {recipe.epochs} epochs, batch "
               f"{recipe.batch_size}, lr {recipe.lr:g}, crop {recipe.crop_seconds or recipe.seconds:g} s, "
               f"augment {_augment(recipe)}; seeds {', '.join(str(r.recipe.seed) for r in winner.runs)}.", "",
               f"Calibration: temperature T = {temperature:.3f} fitted on fold 9 (logits / T before "
@@ -324,7 +326,19 @@ def main(argv=None) -> None:
     command = shlex.join(["python", "benchmarks/ship.py", *(argv if argv is not None else sys.argv[1:])])
     args.card.parent.mkdir(parents=True, exist_ok=True)
     write_text(
-        args.card, card(args, runs, cands, winner, temperature, choice, test, eces, diagram, [command])
+        args.card,
+        card(
+            args,
+            runs,
+            cands,
+            winner,
+            temperature,
+            choice,
+            test,
+            eces,
+            diagram,
+            [*args.train_command, command],
+        ),
     )
     print(f"{args.name}: chose {winner.name} (fold-9 macro AUC {winner.val_auc:.4f}), T = {temperature:.3f}; "
           f"fold 10 macro AUC {ci(test['macro_auc'])}; wrote {args.out}, {args.card}, {diagram}")  # fmt: skip

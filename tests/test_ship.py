@@ -30,7 +30,8 @@ def test_ship_chooses_on_fold_9_calibrates_and_writes_the_weights_and_card(tmp_p
     root = tiny_runs(tmp_path)
     out, card = tmp_path / "weights" / "tiny_rhythm", tmp_path / "docs" / "tiny_rhythm.md"
     args = ["--name", "tiny_rhythm", "--runs", str(tmp_path / "runs" / "fcn_wang-ptbxl-rhythm-s*"),
-            "--out", str(out), "--card", str(card), "--bootstrap", "30", "--threads", "1"]  # fmt: skip
+            "--out", str(out), "--card", str(card), "--bootstrap", "30", "--threads", "1",
+            "--train-command", "ecglab bench tiny.yaml"]  # fmt: skip
     proc = subprocess.run([sys.executable, "benchmarks/ship.py", *args], cwd=REPO, capture_output=True,
                           text=True, timeout=600)  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -48,7 +49,7 @@ def test_ship_chooses_on_fold_9_calibrates_and_writes_the_weights_and_card(tmp_p
     if chosen.startswith("ensemble"):
         assert config["model"] == "ensemble" and len(config["model_kwargs"]["members"]) == 2
     assert "expected calibration error" in text and "fold 10 (test)" in text and "macro AUC" in text
-    assert "python benchmarks/ship.py --name tiny_rhythm" in text
+    assert "```\necglab bench tiny.yaml\npython benchmarks/ship.py --name tiny_rhythm" in text
     assert (card.parent / "tiny_rhythm_reliability.png").read_bytes()[:4] == b"\x89PNG"
     # the folder is a checkpoint predict uses, its probabilities calibrated by the temperature
     x = np.random.default_rng(0).standard_normal((12, 1000))
