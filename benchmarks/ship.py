@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import glob
+import json
 import shlex
 import sys
 from dataclasses import dataclass, replace
@@ -127,6 +128,19 @@ def check_compatible(runs: list[TrainedRun]) -> None:
                                  f"from {first.folder}'s {getattr(first.recipe, key)!r}; the val windows would differ")  # fmt: skip
 
 
+def training_cache(recipe, meta: CheckpointMeta, reader) -> Path:
+    """The prepared cache the runs read: reused when its manifest holds the data hash the checkpoints
+    record (no re-hashing of the raw files), else prepared again (`check_saved` then catches a change)."""
+    cache_dir = cache_dir_for(recipe)
+    manifest = cache_dir / "manifest.json"
+    if (
+        not manifest.is_file()
+        or json.loads(manifest.read_text()).get("inputs_hash") != meta.data_manifest_hash
+    ):
+        prepare(reader, cache_dir, cache_settings(recipe))
+    return cache_dir
+
+
 def ensemble_network(runs: list[TrainedRun]) -> torch.nn.Module:
     """The registered `ensemble` of the runs' networks, holding their trained weights."""
     meta = runs[0].meta
@@ -206,7 +220,10 @@ def first_windows(ds, n: int = 4) -> np.ndarray:
 
 
 def ci(entry: dict, digits: int = 3) -> str:
-    if entry["lo"] is None:
+    """`value [lo, hi]`; n/a for a metric that is undefined (a class without test positives)."""
+    if entry["value"] is None or not np.isfinite(entry["value"]):
+        return "n/a"
+    if entry["lo"] is None or not np.isfinite(entry["lo"]):
         return f"{entry['value']:.{digits}f}"
     return f"{entry['value']:.{digits}f} [{entry['lo']:.{digits}f}, {entry['hi']:.{digits}f}]"
 
@@ -242,19 +259,23 @@ def card(args, runs, cands, winner, temperature, choice, test, eces, diagram: Pa
                        "CinC 2017 score (mean F1 of N, A, O)"), ("accuracy", "accuracy")):  # fmt: skip
         if key in test:
             lines.append(f"- {label}: {ci(test[key])}")
-    if test["excluded_from_macro"]:
-        lines.append(
-            "- left out of the macros: "
-            + "; ".join(f"{c}: {why}" for c, why in test["excluded_from_macro"].items())
-        )
+    common = [row["auc"]["value"] for row in test["per_class"].values() if row["support"] >= 5]
+    if common and len(common) < len(test["per_class"]):
+        lines.append(f"- macro AUC over the {len(common)} classes with at least 5 test positives (no interval): "
+                     f"{np.nanmean(common):.3f}")  # fmt: skip
+    reasons: dict[str, list[str]] = {}
+    for c, why in test["excluded_from_macro"].items():
+        reasons.setdefault(why, []).append(c)
+    lines += [f"- left out ({why}): {', '.join(names)}" for why, names in reasons.items()]
     lines += [
         "",
         "| class | test positives | AUC | F1 | precision | recall |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for c, row in test["per_class"].items():
-        lines.append(f"| {c} | {row['support']} | {ci(row['auc'])} | {ci(row['f1'])} | "
-                     f"{row['precision']['value']:.3f} | {row['recall']['value']:.3f} |")  # fmt: skip
+        cells = [ci(row[m]) if row["in_macro"] else "n/a" for m in ("auc", "f1")]
+        cells += [f"{row[m]['value']:.3f}" if row["in_macro"] else "n/a" for m in ("precision", "recall")]
+        lines.append(f"| {c} | {row['support']} | {' | '.join(cells)} |")
     lines += ["", "Built with:", "", "```", *commands, "```", ""]
     return "\n".join(lines)
 
@@ -306,9 +327,7 @@ def main(argv=None) -> None:
     runs = find_runs(args.runs)
     meta, recipe = runs[0].meta, runs[0].recipe
     reader = get_reader(recipe.dataset, recipe.root, recipe.fs)
-    cache_dir = cache_dir_for(recipe)
-    prepare(reader, cache_dir, cache_settings(recipe))  # confirms the cache training read (builds it if gone)
-    sets = evaluation_sets(recipe, cache_dir, reader.task(recipe.task))
+    sets = evaluation_sets(recipe, training_cache(recipe, meta, reader), reader.task(recipe.task))
     cands = candidates(runs)
     score_on_val(cands, sets["val"], meta, args.batch_size)
     winner = choose(cands, args.tie)
