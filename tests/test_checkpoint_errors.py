@@ -50,6 +50,7 @@ def test_config_errors_name_the_file_and_the_key(ckpt):
         (lambda: edit_config(ckpt, classes=["A", "B"]), "config.json: 2 classes for num_classes 3"),
         (lambda: edit_config(ckpt, colour="red"), "config.json: unknown key 'colour'"),
         (lambda: edit_config(ckpt, format=2), "checkpoint format 2; this ecglab reads format 1"),
+        (lambda: edit_config(ckpt, temperature=0), "config.json: temperature 0 must be positive"),
         (lambda: edit_config(ckpt, model="resnet18"), "config.json: cannot build model 'resnet18'"),
         (lambda: edit_config(ckpt, model_kwargs={"wings": 2}), "cannot build model 'resnet1d_wang'.*wings"),
         (lambda: (ckpt / "config.json").write_text('{"model": "resnet1d_wang",'), r"config.json: not valid JSON \("),

@@ -13,6 +13,8 @@ NOT_EXPORTABLE: dict[str, str] = {
 }
 
 NUM_CLASSES = 5
+# Combinations of registered models (the ensemble) are not in list_models and so not walked here:
+# `combination_models()` gives each one's reason, and tests/test_ensemble.py tests them.
 
 
 pytestmark = pytest.mark.usefixtures("fast_cpu")  # see conftest: one thread, no oneDNN, no denormals

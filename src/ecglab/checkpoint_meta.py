@@ -4,7 +4,9 @@ export and bench.
 It lives outside `train` so that `evaluate` and `infer` read checkpoints without importing the
 training code, and it needs nothing beyond the standard library. `format` is the layout's
 version: a file without it is format 1 (the shipped weights), and a file from a newer ecglab is
-refused with a message rather than misread.
+refused with a message rather than misread. `temperature` is an optional key of format 1: a file
+without it (every one written before calibration) loads as 1.0, and an older ecglab names the key
+it does not know.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class CheckpointMeta:
     filter: str = "none"
     aggregate: str = "mean"
     thresholds: tuple[float, ...] | None = None  # tuned on validation by `ecglab evaluate`
+    temperature: float = 1.0  # logits are divided by it before sigmoid/softmax (fitted on validation)
     dataset: str | None = None
     task: str | None = None
     data_manifest_hash: str | None = None
@@ -59,6 +62,8 @@ class CheckpointMeta:
             yield f"{len(self.lead_names)} lead_names for in_chans {self.in_chans}"
         if self.fs <= 0 or self.window_samples <= 0:
             yield f"fs {self.fs} and window_samples {self.window_samples} must be positive"
+        if not self.temperature > 0:
+            yield f"temperature {self.temperature} must be positive (1.0: uncalibrated)"
         if self.aggregate not in ("mean", "max"):
             yield f"aggregate {self.aggregate!r} is not mean or max"
         if self.thresholds is not None and len(self.thresholds) != self.num_classes:

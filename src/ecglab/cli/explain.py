@@ -45,7 +45,7 @@ def explain(
     """Grad-CAM (or attention) of one class over a record, drawn at 25 mm/s and 10 mm/mV."""
     from ecglab.explain.pipeline import check_class, explain_record
     from ecglab.explain.plot import output_paths, save_figure
-    from ecglab.infer import resolve_model
+    from ecglab.infer import model_for_recording
     from ecglab.infer.files import as_record_error, parse_leads, read_ecg
     from ecglab.infer.limits import Limits, check_dpi
     from ecglab.infer.predictor import Predictor
@@ -58,16 +58,28 @@ def explain(
         if fs is not None:
             limits.check_rate("--fs", fs)
         output_paths(out)  # a bad suffix fails before the model runs
-        folder, name = resolve_model(model)
+    except (FileNotFoundError, ValueError, OSError) as exc:
+        fail(str(exc))
+    read = lambda: read_ecg(path, fs=fs, leads=parse_leads(leads), units=units, limits=limits)  # noqa: E731
+    rec = None
+    if model is None:  # the default model depends on the record's leads: read it first
+        try:
+            rec = read()
+        except Exception as exc:  # whatever a corrupt file makes a reader raise, name the file
+            fail(str(as_record_error(path, exc)))
+    try:
+        folder, name, note = model_for_recording(model, None if rec is None else len(rec.lead_names))
         predictor = Predictor.from_checkpoint(folder, name=name, device=device)
     except (FileNotFoundError, ValueError, OSError) as exc:
         fail(str(exc))
+    if note:
+        typer.echo(f"note: {path}: {note}", err=True)
     try:
         check_class(predictor, class_name)
     except ValueError as exc:
         fail(f"{name}: {exc}")
     try:
-        rec = read_ecg(path, fs=fs, leads=parse_leads(leads), units=units, limits=limits)
+        rec = rec or read()
         done = explain_record(predictor, rec, record, class_name, layer=layer, attention=attention)
     except Exception as exc:  # whatever a corrupt file makes a reader raise, name the file
         fail(str(as_record_error(path, exc)))
@@ -77,7 +89,9 @@ def explain(
         written = save_figure(done.figure, out, dpi)
     except (ValueError, OSError) as exc:
         fail(str(exc))
-    typer.echo(f"{path}: explained {done.target} (p = {done.probability:.3f}) with {done.method}")
+    typer.echo(
+        f"{path}: explained {done.target} (p = {done.probability:.3f}) with {done.method}, model {name}"
+    )
     for note in done.prediction.warnings:
         typer.echo(f"warning: {note}")
     for figure in written:

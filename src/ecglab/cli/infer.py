@@ -30,39 +30,66 @@ def predict(
     units: str = typer.Option(None, "--units", help="mV or uV, for files that don't state them"),
     device: str = typer.Option("auto", "--device", help="auto (a CUDA GPU if any), cpu, cuda, cuda:N or mps"),
 ) -> None:
-    """Class probabilities and decisions for each file; exit code 1 when any file could not be scored."""
-    from ecglab.infer import resolve_model
+    """Class probabilities and decisions for each file; exit code 1 when any file could not be scored.
+
+    Without --model a one-lead file gets the shipped single-lead model and any other the default
+    (`ecglab.infer.default_model`); each result names its model.
+    """
+    from ecglab.infer import model_for_recording, resolve_model
     from ecglab.infer.files import UNITS, as_record_error, parse_leads, read_ecg
     from ecglab.infer.limits import Limits
-    from ecglab.infer.predictor import Predictor
 
     if format not in FORMATS:
         fail(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
     if units is not None and units.lower() not in UNITS:
         fail(f"unknown units {units!r}; use mV or uV")
+    predictors = _Predictors(runtime=runtime, onnx_path=onnx, trust=trust, device=device)
     try:
         limits = Limits.from_env()
         if fs is not None:
             limits.check_rate("--fs", fs)
-        folder, name = resolve_model(model)
-        predictor = Predictor.from_checkpoint(
-            folder, name=name, runtime=runtime, onnx_path=onnx, trust=trust, device=device
-        )
+        first = predictors.load(*resolve_model(model))  # --model's, or the default: a missing one fails now
     except (FileNotFoundError, ValueError, ImportError) as exc:
         fail(str(exc))
     results = []
     for path in paths:
         try:
             rec = read_ecg(path, fs=fs, leads=parse_leads(leads), units=units, limits=limits)
-            result = predictor.predict(rec, str(path))
-            for note in result.warnings:
-                typer.echo(f"warning: {path}: {note}", err=True)
-            results.append(result)
         except Exception as exc:  # one bad file spares the others, whatever it raises
             results.append({"record": str(path), "error": str(as_record_error(path, exc))})
-    _print(results, predictor, format)
+            continue
+        folder, name, note = model_for_recording(model, len(rec.lead_names))
+        if note:
+            typer.echo(f"note: {path}: {note}", err=True)
+        try:
+            predictor = predictors.load(folder, name)
+        except (FileNotFoundError, ValueError, ImportError) as exc:  # a broken shipped model stops the run
+            fail(str(exc))
+        try:
+            result = predictor.predict(rec, str(path))
+        except Exception as exc:
+            results.append({"record": str(path), "error": str(as_record_error(path, exc))})
+            continue
+        for warning in result.warnings:
+            typer.echo(f"warning: {path}: {warning}", err=True)
+        results.append(result)
+    _print(results, predictors.by_name, first, format)
     if any(isinstance(r, dict) for r in results):
         raise typer.Exit(1)
+
+
+class _Predictors:
+    """Predictors by model name, each loaded once: a run over mixed files may use two models."""
+
+    def __init__(self, **options):
+        self.options, self.by_name = options, {}
+
+    def load(self, folder, name: str):
+        from ecglab.infer.predictor import Predictor
+
+        if name not in self.by_name:
+            self.by_name[name] = Predictor.from_checkpoint(folder, name=name, **self.options)
+        return self.by_name[name]
 
 
 def export(
@@ -95,34 +122,41 @@ def export(
                f"max |ONNX Runtime - PyTorch| = {report.max_abs_diff:.1e}")  # fmt: skip
 
 
-def _print(results: list, predictor, format: str) -> None:
+def _print(results: list, predictors: dict, first, format: str) -> None:
+    """Print in `format`; `predictors` by model name (each result names its own), `first` for error rows."""
     if format == "json":
         typer.echo(json.dumps([r if isinstance(r, dict) else r.to_json() for r in results], indent=1))
     elif format == "csv":
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(["record", "model", *predictor.classes, "labels", "warnings", "error"])
-        for r in results:
-            if isinstance(r, dict):
-                writer.writerow(
-                    [r["record"], predictor.name, *[""] * len(predictor.classes), "", "", r["error"]]
-                )
-            else:
-                probs = [f"{r.probabilities[c]:.6f}" for c in predictor.classes]
-                writer.writerow([r.record, r.model, *probs, ";".join(r.labels), "; ".join(r.warnings), ""])
+        _print_csv(results, predictors, first)
     else:
-        _print_tables(results, predictor)
+        _print_tables(results, predictors)
 
 
-def _print_tables(results: list, predictor) -> None:
+def _print_csv(results: list, predictors: dict, first) -> None:
+    """One row per file; the class columns of every model used (a class a model lacks is left empty)."""
+    used = [predictors[r.model] for r in results if not isinstance(r, dict)] or [first]
+    classes = list(dict.fromkeys(c for p in used for c in p.classes))
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(["record", "model", *classes, "labels", "warnings", "error"])
+    for r in results:
+        if isinstance(r, dict):
+            writer.writerow([r["record"], "", *[""] * len(classes), "", "", r["error"]])
+        else:
+            probs = [f"{r.probabilities[c]:.6f}" if c in r.probabilities else "" for c in classes]
+            writer.writerow([r.record, r.model, *probs, ";".join(r.labels), "; ".join(r.warnings), ""])
+
+
+def _print_tables(results: list, predictors: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
     console = Console()
-    thresholds = predictor.thresholds
     for r in results:
         if isinstance(r, dict):
             typer.echo(f"error: {r['error']}", err=True)
             continue
+        predictor = predictors[r.model]
+        thresholds = predictor.thresholds
         console.print(
             f"{r.record}  (model {r.model}, {r.windows} window(s))", soft_wrap=True, highlight=False
         )

@@ -1,9 +1,10 @@
 """Where a checkpoint's ONNX file is: beside it, or, for a shipped model, in the user's cache.
 
 A shipped model's folder sits inside the installed package, which may be read-only and is never
-written to; its ONNX file is exported on first use into `<cache>/onnx/<model>-<weights hash>.onnx`
-(`$ECGLAB_CACHE`, else `~/.cache/ecglab`) and reused after. The weights' hash in the name means a
-new release of a model gets a new file instead of a stale one.
+written to; its ONNX file is exported on first use into `<cache>/onnx/<model>-<hash>.onnx`
+(`$ECGLAB_CACHE`, else `~/.cache/ecglab`) and reused after. The hash of the weights and config.json
+in the name means a new release of a model (new weights, or a new temperature) gets a new file
+instead of a stale one.
 """
 
 from __future__ import annotations
@@ -23,9 +24,13 @@ def onnx_cache_dir() -> Path:
 
 
 def cached_onnx_path(folder: str | Path) -> Path:
-    """The cache file for the checkpoint in `folder`, named after the folder and its weights' SHA-256."""
+    """The cache file for the checkpoint in `folder`, named after the folder and the SHA-256 of its
+    weights and config.json (the temperature, inside the exported graph, lives in the config)."""
     folder = Path(folder)
-    digest = hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
+    digest = hashlib.sha256()
+    for name in ("model.safetensors", "config.json"):
+        digest.update((folder / name).read_bytes())
+    digest = digest.hexdigest()
     return onnx_cache_dir() / f"{folder.name}-{digest[:HASH_CHARS]}.onnx"
 
 

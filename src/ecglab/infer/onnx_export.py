@@ -1,6 +1,7 @@
 """Exporting a checkpoint to ONNX with a dynamic batch and length, checked against PyTorch.
 
-The torch.export-based ("dynamo") exporter is tried first; when it fails or fixes the batch or
+The graph computes the checkpoint's calibrated logits (divided by its temperature), so a runtime
+that applies only sigmoid or softmax to them gets `predict`'s probabilities. The torch.export-based ("dynamo") exporter is tried first; when it fails or fixes the batch or
 length to the example's, the TorchScript-based exporter with `dynamic_axes` is tried. The file
 is then run in ONNX Runtime on random windows of two batch sizes and two lengths and compared
 with PyTorch; a difference above `tolerance` is an error, not a silently wrong model.
@@ -20,7 +21,7 @@ import torch
 
 from ecglab.extras import require
 from ecglab.infer.predictor import ONNX_FILE
-from ecglab.train.checkpoint import load_checkpoint
+from ecglab.train.checkpoint import calibrated, load_checkpoint
 
 OPSET = 18
 INPUT_NAME, OUTPUT_NAME = "x", "logits"
@@ -47,6 +48,7 @@ def export_onnx(
     out = Path(out) if out else folder / ONNX_FILE
     out.parent.mkdir(parents=True, exist_ok=True)
     model, meta = load_checkpoint(folder, trust=trust)
+    model = calibrated(model, meta)  # the temperature's division is part of the exported graph
     example = torch.randn(2, meta.in_chans, meta.window_samples)
     failures = []
     for exporter, fn in (("dynamo", _export_dynamo), ("torchscript", _export_torchscript)):

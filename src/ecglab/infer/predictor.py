@@ -3,7 +3,8 @@
 A record is put in the model's lead order, resampled to its rate and filtered like the cache;
 a record shorter than one window is zero-padded at both ends (with a warning), a longer one is
 cut into windows with stride = window (the last ending at the record's end). Each window is
-z-scored per lead, the model gives logits, and the per-window probabilities (sigmoid for
+z-scored per lead, the model gives logits (divided by the checkpoint's fitted temperature,
+`train.checkpoint.calibrated`; the ONNX file has the division inside), and the per-window probabilities (sigmoid for
 multi-label, softmax otherwise) are averaged (or max-ed) per record, as `predict_records` does.
 The network runs in PyTorch or, from an exported `model.onnx`, in ONNX Runtime.
 """
@@ -20,6 +21,7 @@ import numpy as np
 from ecglab.checkpoint_meta import CheckpointMeta, read_meta
 from ecglab.data.errors import RecordError
 from ecglab.data.preprocess import apply_filter, fit_length, normalize, resample, sliding_windows
+from ecglab.evaluate.calibration import window_probabilities
 from ecglab.infer.files import Recording, select_leads
 from ecglab.infer.limits import Limits
 from ecglab.infer.quality import quality_warnings
@@ -72,11 +74,11 @@ class Predictor:
         name = name or str(folder)
         if runtime == "torch":
             from ecglab.devices import resolve_device
-            from ecglab.train.checkpoint import load_checkpoint
+            from ecglab.train.checkpoint import calibrated, load_checkpoint
 
             model, meta = load_checkpoint(folder, trust=trust)
             model = model.to(resolve_device(device))
-            return cls(meta, _torch_runner(model), name, model)
+            return cls(meta, _torch_runner(calibrated(model, meta)), name, model)
         if runtime != "onnx":
             raise ValueError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
         config = folder / "config.json"
@@ -126,12 +128,7 @@ class Predictor:
         """
         logits = np.concatenate([self._logits(windows[i : i + BATCH_SIZE], deadline)
                                  for i in range(0, len(windows), BATCH_SIZE)])  # fmt: skip
-        logits = finite_outputs(logits, self.name).astype(np.float64)
-        if self.multilabel:
-            probs = 1.0 / (1.0 + np.exp(-logits))
-        else:
-            e = np.exp(logits - logits.max(axis=1, keepdims=True))
-            probs = e / e.sum(axis=1, keepdims=True)
+        probs = window_probabilities(finite_outputs(logits, self.name), self.multilabel)
         return probs.max(axis=0) if self.aggregate == "max" else probs.mean(axis=0)
 
     def _logits(self, batch: np.ndarray, deadline: float | None) -> np.ndarray:

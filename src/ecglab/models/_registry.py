@@ -20,9 +20,30 @@ def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
     return fn
 
 
+_COMBINATIONS: dict[str, str] = {}  # models built from other registered models: name -> why not in the zoo
+
+
+def register_combination(reason: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Register a builder that combines registered models (an ensemble): `create_model` builds it, but
+    `list_models` (the zoo that the contract tests, `ecglab models` and the benchmarks walk) leaves it
+    out, for `reason`."""
+
+    def decorate(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        register_model(fn)
+        _COMBINATIONS[fn.__name__] = reason
+        return fn
+
+    return decorate
+
+
+def combination_models() -> dict[str, str]:
+    """The registered combinations and why each is outside `list_models`."""
+    return dict(_COMBINATIONS)
+
+
 def list_models(pattern: str = "*") -> list[str]:
-    """Registered model names matching a shell-style pattern, sorted."""
-    return sorted(n for n in _MODELS if fnmatch.fnmatchcase(n, pattern))
+    """Registered model names of the zoo matching a shell-style pattern, sorted (combinations left out)."""
+    return sorted(n for n in _MODELS if n not in _COMBINATIONS and fnmatch.fnmatchcase(n, pattern))
 
 
 def is_model(name: str) -> bool:

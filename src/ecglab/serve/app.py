@@ -76,6 +76,7 @@ class Health(BaseModel):
     leads: list[str]
     fs: float
     window_seconds: float
+    single_lead_model: str | None  # the model one-lead uploads get (None: every upload gets `model`)
     max_upload_bytes: int
     token_required: bool
 

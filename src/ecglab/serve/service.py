@@ -18,7 +18,7 @@ from pathlib import Path
 
 import ecglab
 from ecglab.data.errors import RecordError
-from ecglab.infer import resolve_model
+from ecglab.infer import default_model, resolve_model
 from ecglab.infer.files import UNITS, Recording, as_record_error, parse_leads, read_ecg
 from ecglab.infer.limits import Limits
 from ecglab.serve.uploads import Upload, UploadError, records
@@ -44,6 +44,10 @@ class Service:
         self.name = Path(name).name or name  # a folder's name, not where it sits on the server
         self.folder = Path(folder)
         self.predictor = Predictor.from_checkpoint(folder, name=self.name, device=device)
+        self.single_lead = None  # without --model, one-lead uploads get the shipped single-lead model
+        one_lead, one_lead_name, _ = default_model(1) if model is None else (None, None, None)
+        if one_lead_name not in (None, self.name):
+            self.single_lead = Predictor.from_checkpoint(one_lead, name=one_lead_name, device=device)
         self.limits = Limits.from_env()
         self.timeout_s = request_timeout_s
         self.lock = threading.Lock()
@@ -55,7 +59,13 @@ class Service:
             "status": "ok", "model": self.name, "version": ecglab.__version__, "classes": p.classes,
             "multilabel": p.multilabel, "thresholds": p.thresholds, "leads": p.lead_names, "fs": p.fs,
             "window_seconds": p.window_samples / p.fs,
+            "single_lead_model": self.single_lead.name if self.single_lead else None,
         }  # fmt: skip
+
+    def predictor_for(self, rec: Recording):
+        """The model for one record: the single-lead one for a one-lead record when loaded
+        (`ecglab.infer.default_model` decides), else the server's model."""
+        return self.single_lead if self.single_lead and len(rec.lead_names) == 1 else self.predictor
 
     @contextlib.contextmanager
     def network(self, deadline: float):
@@ -91,7 +101,7 @@ class Service:
         found = []
         for name, rec in self.read(upload):
             with self.network(deadline):
-                result = self.predictor.predict(rec, name, deadline)
+                result = self.predictor_for(rec).predict(rec, name, deadline)
             found.append(result.to_json() | {"windows": result.windows})
         return {"model": self.name, "predictions": found}
 
@@ -112,11 +122,12 @@ class Service:
                 f"{seconds:.0f} s long; explain draws records up to {MAX_EXPLAIN_S:g} s, so upload an excerpt "
                 "(predict takes the whole record)",
             )
+        predictor = self.predictor_for(rec)
         try:
-            check_class(self.predictor, class_name or None)
+            check_class(predictor, class_name or None)
         except ValueError as exc:
             raise UploadError(422, str(exc)) from None
-        done = explain_record(self.predictor, rec, name, class_name or None,
+        done = explain_record(predictor, rec, name, class_name or None,
                               network=self.network(time.monotonic() + self.timeout_s), drawing=self.plot_lock)  # fmt: skip
         with self.plot_lock:
             (path,) = save_figure(done.figure, upload.folder / f"explain.{image}", dpi)

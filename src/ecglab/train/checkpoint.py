@@ -73,6 +73,27 @@ def load_checkpoint(folder: str | Path, trust: bool = False) -> tuple[torch.nn.M
     return model.eval(), meta
 
 
+class TemperatureScaled(torch.nn.Module):
+    """`model`'s logits divided by a fitted temperature: the network `predict` and the ONNX file run."""
+
+    def __init__(self, model: torch.nn.Module, temperature: float):
+        super().__init__()
+        self.model, self.temperature = model, float(temperature)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x) / self.temperature
+
+
+def calibrated(model: torch.nn.Module, meta: CheckpointMeta) -> torch.nn.Module:
+    """The network whose outputs are the checkpoint's calibrated logits (logits / meta.temperature).
+
+    The one place the temperature is applied: the torch runtime and the ONNX export both run this,
+    so an ONNX file (and the page that applies only sigmoid or softmax to it) agrees with `predict`.
+    The weights stay those of `model`; Grad-CAM reads `model` itself (a positive scale changes no map).
+    """
+    return model if meta.temperature == 1.0 else TemperatureScaled(model, meta.temperature).eval()
+
+
 def _build(meta: CheckpointMeta, config_path: Path) -> torch.nn.Module:
     try:
         return create_model(

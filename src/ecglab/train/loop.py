@@ -21,6 +21,7 @@ from ecglab.data.dataset import EpochSampler, WindowDataset
 from ecglab.data.leads import lead_positions
 from ecglab.distill.distiller import Distiller
 from ecglab.distill.teacher import load_teacher, teacher_folder
+from ecglab.evaluate.calibration import negative_log_likelihood, record_probabilities
 from ecglab.models import create_model
 from ecglab.models._output import split_output
 from ecglab.pretrain.transfer import param_groups, start_from
@@ -104,24 +105,15 @@ def predict_records(
     for x, _ in data_loader(Subset(ds, items.tolist()), batch_size, device, workers):
         with autocast(device, precision):
             logits.append(model(x.to(device, non_blocking=True)).float().cpu())
-    logits = torch.cat(logits) if logits else torch.empty(0, ds.y.shape[1])
-    probs = torch.sigmoid(logits) if multilabel else torch.softmax(logits, dim=1)
+    logits = (torch.cat(logits) if logits else torch.empty(0, ds.y.shape[1])).numpy()
     owner = ds.record_index[items]
-    out = np.zeros((n_records, ds.y.shape[1]), dtype=np.float32)
-    if aggregate == "max":
-        np.maximum.at(out, owner, probs.numpy())
-    else:
-        np.add.at(out, owner, probs.numpy())
-        out /= np.bincount(owner, minlength=n_records)[:, None]
-    return out, ds.y[:n_records], logits.numpy()
+    out = record_probabilities(logits, owner, n_records, multilabel, aggregate).astype(np.float32)
+    return out, ds.y[:n_records], logits
 
 
 def record_loss(probs: np.ndarray, y: np.ndarray, multilabel: bool) -> float:
     """Cross-entropy of record-level probabilities (what validation monitors)."""
-    p = np.clip(probs, 1e-7, 1 - 1e-7)
-    if multilabel:
-        return float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean())
-    return float(-(y * np.log(p)).sum(axis=1).mean())
+    return negative_log_likelihood(probs, y, multilabel)
 
 
 def val_scores(y_true: np.ndarray, probs: np.ndarray, multilabel: bool) -> tuple[float, float]:
@@ -251,8 +243,8 @@ def build_datasets(config: TrainConfig, world: World) -> Data:
     """Prepare the cache (rank 0), then the training set with its loader and the sliding val/test sets."""
     reader = get_reader(config.dataset, config.root, config.fs)
     task = reader.task(config.task)
-    settings = PrepareSettings(config.fs, config.seconds, config.filter, config.val_fold, config.test_fold)
-    cache_dir = Path(config.cache) if config.cache else default_cache_dir(config.dataset, settings)
+    settings = cache_settings(config)
+    cache_dir = cache_dir_for(config)
     if world.main:
         prepare(reader, cache_dir, settings)
     world.barrier()
@@ -267,9 +259,7 @@ def build_datasets(config: TrainConfig, world: World) -> Data:
     train = WindowDataset(cache_dir, "train", task, seconds=window, mode="random", norm=config.norm, seed=config.seed,
                           transform=augment if augment.active else None,
                           leads=None if config.distill.teacher else chosen)  # fmt: skip
-    eval_sets = {split: WindowDataset(cache_dir, split, task, seconds=window, mode="sliding", norm=config.norm,
-                                      stride_seconds=config.eval_stride_seconds, leads=chosen)
-                 for split in ("val", "test")}  # fmt: skip
+    eval_sets = evaluation_sets(config, cache_dir, task, chosen)
     if len(train) < config.batch_size or len(eval_sets["val"]) == 0:
         raise ValueError(f"{cache_dir}: {len(train)} training and {len(eval_sets['val'].y)} validation records "
                          f"of task {task.name}; too few for batch size {config.batch_size}")  # fmt: skip
@@ -283,6 +273,24 @@ def build_datasets(config: TrainConfig, world: World) -> Data:
         train, micro, world.device, config.workers, sampler, config.persistent_workers, config.prefetch_factor
     )
     return Data(reader, task, manifest, window, train, eval_sets, sampler, loader, leads, lead_index)
+
+
+def cache_settings(config: TrainConfig) -> PrepareSettings:
+    return PrepareSettings(config.fs, config.seconds, config.filter, config.val_fold, config.test_fold)
+
+
+def cache_dir_for(config: TrainConfig) -> Path:
+    """The prepared cache a run reads: `cache`, else the default folder for its settings."""
+    return Path(config.cache) if config.cache else default_cache_dir(config.dataset, cache_settings(config))
+
+
+def evaluation_sets(config: TrainConfig, cache_dir: Path, task, leads=None) -> dict[str, WindowDataset]:
+    """The val and test sets as validation and the final predictions read them: every sliding window
+    (of the cache's lead positions `leads`, or all leads)."""
+    window = config.crop_seconds or config.seconds
+    return {split: WindowDataset(cache_dir, split, task, seconds=window, mode="sliding", norm=config.norm,
+                                 stride_seconds=config.eval_stride_seconds, leads=leads)
+            for split in ("val", "test")}  # fmt: skip
 
 
 @dataclass
