@@ -34,6 +34,7 @@ from ecglab.train.distributed import (
     parallel,
 )
 from ecglab.train.epoch import Stepper, autocast, check_precision, run_epoch
+from ecglab.train.label_fraction import LabelSubset, label_subset
 from ecglab.train.run_folder import Run
 
 DRY_RUN_STEPS = 3
@@ -192,11 +193,12 @@ def _fit(config: TrainConfig, world: World, progress) -> Path:
     parts = build_model_and_optimizer(config, data, world)
     epochs = 1 if config.dry_run else config.epochs
     state = resume_state(run, parts, world, epochs) if resuming else TrainState(epochs)
-    meta = checkpoint_meta(config, data.reader, data.task, data.manifest, data.window)
+    meta = checkpoint_meta(config, data)
     run.log(
         f"training {config.model} on {config.dataset}/{data.task.name}: {len(data.train)} train, "
         f"{len(data.eval_sets['val'].y)} val records; {world.size} process(es) on {world.device}"
     )
+    run.log(data.subset.describe())
     for epoch in range(state.start_epoch, state.epochs):
         if state.finished(epoch, config):
             break
@@ -230,6 +232,7 @@ class Data:
     eval_sets: dict[str, WindowDataset]
     sampler: EpochSampler
     loader: DataLoader
+    subset: LabelSubset  # the training records of `label_fraction`
 
 
 def build_datasets(config: TrainConfig, world: World) -> Data:
@@ -248,9 +251,12 @@ def build_datasets(config: TrainConfig, world: World) -> Data:
                           seed=config.seed, transform=augment if augment.active else None)  # fmt: skip
     eval_sets = {split: WindowDataset(cache_dir, split, task, seconds=window, mode="sliding", norm=config.norm,
                                       stride_seconds=config.eval_stride_seconds) for split in ("val", "test")}  # fmt: skip
+    subset = label_subset(train.y, train.patient_ids, config.label_fraction, config.seed, task.classes)
+    train.restrict(subset.positions)
     if len(train) < config.batch_size or len(eval_sets["val"]) == 0:
-        raise ValueError(f"{cache_dir}: {len(train)} training and {len(eval_sets['val'].y)} validation records "
-                         f"of task {task.name}; too few for batch size {config.batch_size}")  # fmt: skip
+        kept = subset.describe() + "," if config.label_fraction < 1 else f"{len(train)} training and"
+        raise ValueError(f"{cache_dir}: {kept} {len(eval_sets['val'].y)} validation records of task {task.name}; "
+                         f"too few for batch size {config.batch_size}")  # fmt: skip
     sampler = EpochSampler(
         DistributedSampler(
             train, num_replicas=world.size, rank=world.rank, shuffle=True, seed=config.seed, drop_last=True
@@ -260,7 +266,7 @@ def build_datasets(config: TrainConfig, world: World) -> Data:
     loader = data_loader(
         train, micro, world.device, config.workers, sampler, config.persistent_workers, config.prefetch_factor
     )
-    return Data(reader, task, manifest, window, train, eval_sets, sampler, loader)
+    return Data(reader, task, manifest, window, train, eval_sets, sampler, loader, subset)
 
 
 @dataclass
@@ -295,15 +301,17 @@ def build_model_and_optimizer(config: TrainConfig, data: Data, world: World) -> 
     return Parts(model, train_model, stepper, scheduler, loss_fn)
 
 
-def checkpoint_meta(config: TrainConfig, reader, task, manifest: dict, window: float) -> CheckpointMeta:
-    """What a checkpoint's config.json holds: enough to rebuild the model and use it on a file."""
+def checkpoint_meta(config: TrainConfig, data: Data) -> CheckpointMeta:
+    """What a checkpoint's config.json holds: enough to rebuild the model and use it on a file,
+    and the share of the training labels it learnt from."""
+    reader, task, manifest, window = data.reader, data.task, data.manifest, data.window
     return CheckpointMeta(
         model=config.model, model_kwargs=config.model_kwargs, num_classes=task.num_classes,
         in_chans=len(reader.lead_names), lead_names=tuple(reader.lead_names), classes=tuple(task.classes),
         multilabel=task.multilabel, fs=config.fs, window_samples=round(window * config.fs), seconds=window,
         norm=config.norm, filter=config.filter, aggregate=config.aggregate, dataset=config.dataset,
         task=task.name, data_manifest_hash=manifest["inputs_hash"], git_commit=git_commit(),
-        ecglab_version=__version__,
+        ecglab_version=__version__, label_fraction=config.label_fraction, train_records=len(data.train),
     )  # fmt: skip
 
 
