@@ -186,13 +186,19 @@ def write_results(path: Path, rows: list[dict]) -> None:
 
 
 @contextmanager
-def _locked(path: Path):
-    """An exclusive lock beside the results table, so benches can run side by side (POSIX)."""
+def _locked(path: Path, on_wait=None):
+    """An exclusive lock beside the results table (or a pretraining's folder), so benches can run
+    side by side (POSIX); `on_wait()` is called when another process holds it."""
     import fcntl
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_name(path.name + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is not None:
+                on_wait()
+            fcntl.flock(lock, fcntl.LOCK_EX)
         yield
 
 
@@ -309,13 +315,14 @@ def run_bench(
     models: tuple[str, ...] = (),
     tasks: tuple[str, ...] = (),
     seeds: tuple[int, ...] = (),
+    fractions: tuple[float, ...] = (),
     full: bool = False,
     dry_run: bool = False,
     device: str | None = None,
 ) -> Path:
-    """Run every cell not yet in the results table (of this shard, of these models, tasks and seeds
-    if given), adding each row as it finishes, then write the spec's extra tables. `device`
-    overrides every cell's."""
+    """Run every cell not yet in the results table (of this shard, of these models, tasks, seeds
+    and label fractions if given), after the pretrainings those cells start from, adding each row
+    as it finishes, then write the spec's extra tables. `device` overrides every cell's."""
     from ecglab.data import get_reader
     from ecglab.data.cache import PrepareSettings, default_cache_dir, prepare
     from ecglab.train.loop import fit
@@ -328,7 +335,7 @@ def run_bench(
     rows = read_results(results_path)
     done = {r["key"] for r in rows}
     version, machine = code_version(), spec.get("machine") or machine_label()
-    filters = {"model": models, "task": tasks, "seed": seeds}
+    filters = {"model": models, "task": tasks, "seed": seeds, "label_fraction": fractions}
     grid = [
         replace(config, device=device or config.device)
         for config in cells(spec, spec_path, full, dry_run)

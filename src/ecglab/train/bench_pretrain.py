@@ -123,7 +123,7 @@ def ensure_pretrained(job: PretrainJob, device: str | None, progress=None, echo=
     from ecglab.pretrain.run import pretrain
     from ecglab.train.bench import _locked  # bench imports this module
 
-    with _locked(job.run_dir):
+    with _locked(job.run_dir, lambda: echo(f"pretrain {job.name}: waiting for another bench's run")):
         if job.done():
             return False
         echo(f"pretrain {job.name}: pretraining")
