@@ -99,3 +99,25 @@ def test_an_encoder_of_another_model_or_shape_is_refused_naming_both(pretrained,
         ValueError, match=r"fcn_wang \(1 leads.*fcn_wang \(12 leads\): tensor .* is \(128, 1, 8\)"
     ):
         _parts(_recipe(tmp_path, root, {"path": str(one_lead)}))
+
+
+def test_a_random_frozen_encoder_stays_as_initialised_while_its_head_learns(pretrained, tmp_path, one_thread):
+    root, _ = pretrained
+    config = _recipe(tmp_path, root, {"path": "random", "mode": "linear"})
+    data, parts = _parts(config)
+    learning = [name for name, p in parts.model.named_parameters() if p.requires_grad]
+    assert learning and all(name.startswith("head.") for name in learning)
+    before = {k: v.clone() for k, v in parts.model.state_dict().items()}
+    train_one_epoch(parts.train_model, data.loader, parts.stepper, parts.loss_fn, max_steps=3)
+    after = parts.model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in _encoder(before))  # BatchNorm statistics too
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("head."))
+
+
+def test_init_modes_that_say_nothing_clear_are_refused():
+    from ecglab.train.config import from_dict
+
+    with pytest.raises(ValueError, match="give its path, or path: random"):
+        from_dict({"init": {"mode": "linear"}})
+    with pytest.raises(ValueError, match="path: random with mode: finetune is training from scratch"):
+        from_dict({"init": {"path": "random"}})

@@ -31,15 +31,21 @@ def atomic_path(path: str | Path, unique: bool = False) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def file_lock(path: str | Path) -> Iterator[None]:
+def file_lock(path: str | Path, on_wait=None) -> Iterator[None]:
     """Hold an exclusive lock on `<path>.lock` for the block, so processes side by side (bench
-    shards) take turns on `path` (POSIX `flock`; released when the process dies)."""
+    shards) take turns on `path` (POSIX `flock`; released when the process dies); `on_wait()` is
+    called when another process holds it."""
     import fcntl
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_name(path.name + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is not None:
+                on_wait()
+            fcntl.flock(lock, fcntl.LOCK_EX)
         yield
 
 

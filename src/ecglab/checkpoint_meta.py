@@ -48,6 +48,8 @@ class CheckpointMeta:
     ecglab_version: str | None = None
     epoch: int | None = None  # the epoch of the best weights
     weights_sha256: str | None = None  # of model.safetensors, checked at load when present
+    label_fraction: float | None = None  # the share of the training labels it learnt from
+    train_records: int | None = None  # how many training records that was
     format: int = FORMAT
 
     def __post_init__(self):

@@ -128,6 +128,9 @@ def bench(
     model: list[str] = typer.Option([], help="run only this model's cells (repeatable)"),
     task: list[str] = typer.Option([], help="run only this task's cells (repeatable)"),
     seed: list[int] = typer.Option([], help="run only this seed's cells (repeatable)"),
+    fraction: list[float] = typer.Option(
+        [], help="run only the cells of this label fraction, e.g. 0.01 (repeatable)"
+    ),
     full: bool = typer.Option(
         False, "--full", help="apply the spec's `full` overrides: the study at full scale"
     ),
@@ -154,6 +157,7 @@ def bench(
                 models=tuple(model),
                 tasks=tuple(task),
                 seeds=tuple(seed),
+                fractions=tuple(fraction),
                 full=full,
                 dry_run=dry_run,
                 device=device,

@@ -107,6 +107,18 @@ class WindowDataset(Dataset):
     def __len__(self) -> int:
         return len(self.record_index)
 
+    def restrict(self, positions: np.ndarray) -> None:
+        """Keep only these records (positions among the current ones): training on a label subset."""
+        if self.mode == "sliding":
+            raise ValueError("restrict() applies to random or centre windows, not sliding evaluation")
+        self.keep, self.y = self.keep[positions], self.y[positions]
+        self.record_index = np.arange(len(self.keep))
+
+    @property
+    def patient_ids(self) -> list:
+        """Each kept record's patient id (NaN where the dataset has none)."""
+        return self.split.meta["patient_id"].iloc[self.keep].tolist()
+
     def __getitem__(self, idx: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
         epoch, idx = idx if isinstance(idx, tuple) else (self.epoch, idx)
         if self.mode == "sliding":

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import torch.nn as nn
 
+from ecglab.train.config import RANDOM_ENCODER
+
 
 def _train_head_only(model: nn.Module, mode: bool = True) -> nn.Module:
     nn.Module.train(model, False)
@@ -69,10 +71,14 @@ def load_pretrained_encoder(model: nn.Module, folder: str | Path, model_name: st
 
 
 def start_from(model: nn.Module, init, model_name: str, in_chans: int) -> nn.Module:
-    """`train`'s `init:` (an InitConfig): the pretrained encoder's weights, frozen in linear mode."""
+    """`train`'s `init:` (an InitConfig): the pretrained encoder's weights, frozen in linear mode.
+
+    `path: random` keeps the model's own random weights and freezes them (the random-encoder baseline).
+    """
     if init.path is None:
         return model
-    load_pretrained_encoder(model, init.path, model_name, in_chans)
+    if init.path != RANDOM_ENCODER:
+        load_pretrained_encoder(model, init.path, model_name, in_chans)
     return freeze_encoder(model) if init.mode == "linear" else model
 
 

@@ -24,6 +24,13 @@ is the spec's run folder (`<out>/<spec stem>`, `-dry-run` added for a dry run) a
 `{task}`, `{seed}` are the cell's, so `{out}/teacher-{dataset}-{task}-s{seed}` names the run of
 the row labelled `teacher` on the same data. Such a grid runs unsharded, or the rows it needs first.
 
+`label_fractions` runs every cell at each share of the training labels: a number, or a mapping
+with `label_fraction` and that fraction's own overrides (`{label_fraction: 0.01, batch_size: 8}`),
+applied after the model item's; `full` and `dry_run` may hold their own `label_fractions` list,
+which replaces the spec's. A row's label then ends in the share (`resnet1d18@10%`).
+`pretrain` names pretraining runs that the cells' `init.path` refers to by name; bench runs them
+first (ecglab.train.bench_pretrain).
+
 A cell whose key (its resolved config, the data manifest hash and the code version) is already
 in the results table is skipped, so a grid can be stopped and continued. `--dry-run` runs every
 cell for a few steps into a separate results table beside its run folders, never the spec's.
@@ -44,13 +51,16 @@ import numpy as np
 import yaml
 
 from ecglab.atomic import atomic_path, file_lock
+from ecglab.train.bench_pretrain import ensure_pretrained, job_of, pretrain_jobs, resolve_init
 from ecglab.train.config import from_dict, load_config
 
 RESULT_FIELDS = ["dataset", "task", "model", "seed", "params", "macs", "macs_layers", "budget_minutes", "threads",
                  "epochs", "seconds_per_epoch",
                  "macro_auc", "macro_auc_lo", "macro_auc_hi", "macro_f1", "macro_f1_lo", "macro_f1_hi",
                  "commit", "date", "machine", "command", "key"]  # fmt: skip
-SPEC_KEYS = set("base set models datasets seeds out results machine full dry_run tables".split())
+SPEC_KEYS = set(
+    "base set models datasets seeds label_fractions pretrain out results machine full dry_run tables".split()
+)
 
 
 def read_spec(path: str | Path) -> dict:
@@ -68,26 +78,44 @@ def read_spec(path: str | Path) -> dict:
     for key in ("set", "full", "dry_run"):
         if not isinstance(spec.get(key) or {}, dict):
             raise ValueError(f"{path}: `{key}` must be a mapping of recipe keys to values, not {spec[key]!r}")
+    if not isinstance(spec.get("pretrain") or {}, dict):
+        raise ValueError(
+            f"{path}: `pretrain` must map names to pretraining entries, not {spec['pretrain']!r}"
+        )
+    for fractions in (
+        spec.get("label_fractions"),
+        *((spec.get(k) or {}).get("label_fractions") for k in ("full", "dry_run")),
+    ):
+        if fractions is not None and not (isinstance(fractions, list) and fractions):
+            raise ValueError(f"{path}: `label_fractions` must be a list of fractions, not {fractions!r}")
     return spec
 
 
 def cells(spec: dict, spec_path: Path, full: bool = False, dry_run: bool = False):
     """Every TrainConfig of the grid, in order; `full` and `dry_run` apply the spec's overrides of
-    those names last."""
+    those names last. A cell's `init.path` naming a pretraining of the spec is its encoder folder."""
     base = load_config(spec_path.parent / spec["base"]) if spec.get("base") else from_dict({})
     base_dict = base.to_dict() | (spec.get("set") or {})
-    last = ((spec.get("full") or {}) if full else {}) | ((spec.get("dry_run") or {}) if dry_run else {})
+    fractions = spec.get("label_fractions") or [{}]
+    last = {}
+    for chosen, name in ((full, "full"), (dry_run, "dry_run")):
+        overrides = dict(spec.get(name) or {}) if chosen else {}
+        fractions = overrides.pop("label_fractions", None) or fractions
+        last |= overrides
     out = bench_dir(spec, spec_path, dry_run)
+    jobs = pretrain_jobs(spec, spec_path, out, full, dry_run)
     items = [_model_entry(model_entry, spec_path) for model_entry in spec["models"]]
     for entry in _every_dataset(spec, items):
         for model, overrides, seeds, datasets in items:
             if entry not in (datasets or spec.get("datasets") or [{}]):
                 continue
-            for seed in seeds or spec.get("seeds") or [0]:
-                data = base_dict | entry | overrides | last | {"model": model, "seed": seed}
-                data = _run_paths(data, out, spec_path)
-                config = from_dict(data | ({"dry_run": True} if dry_run else {}), str(spec_path))
-                yield replace(config, name=config.run_name, out=str(out))
+            for fraction in fractions:
+                for seed in seeds or spec.get("seeds") or [0]:
+                    data = base_dict | entry | overrides | _fraction_entry(fraction, spec_path) | last
+                    data |= {"model": model, "seed": seed} | ({"dry_run": True} if dry_run else {})
+                    data = _run_paths(data, out, spec_path)
+                    config = resolve_init(from_dict(data, str(spec_path)), jobs, spec_path)
+                    yield replace(config, name=config.run_name, out=str(out))
 
 
 def _every_dataset(spec: dict, items: list) -> list[dict]:
@@ -117,6 +145,17 @@ def _run_paths(data: dict, out: Path, spec_path: Path) -> dict:
                     "{dataset}, {task}, {seed}"
                 ) from None
     return data
+
+
+def _fraction_entry(entry, spec_path: Path) -> dict:
+    """A `label_fractions` item: a number, or a mapping with `label_fraction` and its overrides."""
+    if isinstance(entry, int | float) and not isinstance(entry, bool):
+        return {"label_fraction": entry}
+    if entry == {} or (isinstance(entry, dict) and "label_fraction" in entry):
+        return dict(entry)
+    raise ValueError(
+        f"{spec_path}: a `label_fractions` item is a number or a mapping with `label_fraction`, not {entry!r}"
+    )
 
 
 def bench_dir(spec: dict, spec_path: Path, dry_run: bool = False) -> Path:
@@ -162,9 +201,13 @@ def code_version() -> str:
     return (commit or "unknown") + ("+dirty" if dirty else "")
 
 
-def cell_key(config, manifest_hash: str, version: str) -> str:
-    blob = json.dumps({"config": config.to_dict(), "data": manifest_hash, "code": version}, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+def cell_key(config, manifest_hash: str, version: str, pretrained=None) -> str:
+    """What a result depends on: the cell's config, its data, the code, and the recipe of the
+    pretraining it starts from (a PretrainConfig), if any."""
+    inputs = {"config": config.to_dict(), "data": manifest_hash, "code": version}
+    if pretrained is not None:
+        inputs["pretrain"] = pretrained.to_dict()
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def machine_label() -> str:
@@ -224,11 +267,12 @@ def result_row(config, run_dir: Path, key: str, version: str, machine: str, comm
 
 def model_label(config) -> str:
     """The cell's label, else the model's name with its non-default constructor arguments:
-    `inceptionformer_tiny(norm=layer)`."""
+    `inceptionformer_tiny(norm=layer)`; `@10%` after it when the cell trains on 10% of the labels."""
+    fraction = f"@{100 * config.label_fraction:g}%" if config.label_fraction < 1 else ""
     if config.label:
-        return config.label
+        return config.label + fraction
     kwargs = ",".join(f"{k}={v}" for k, v in sorted(config.model_kwargs.items()))
-    return f"{config.model}({kwargs})" if kwargs else config.model
+    return (f"{config.model}({kwargs})" if kwargs else config.model) + fraction
 
 
 def results_markdown(rows: list[dict]) -> str:
@@ -300,13 +344,14 @@ def run_bench(
     models: tuple[str, ...] = (),
     tasks: tuple[str, ...] = (),
     seeds: tuple[int, ...] = (),
+    fractions: tuple[float, ...] = (),
     full: bool = False,
     dry_run: bool = False,
     device: str | None = None,
 ) -> Path:
-    """Run every cell not yet in the results table (of this shard, of these models, tasks and seeds
-    if given), adding each row as it finishes, then write the spec's extra tables. `device`
-    overrides every cell's."""
+    """Run every cell not yet in the results table (of this shard, of these models, tasks, seeds
+    and label fractions if given), after the pretrainings those cells start from, adding each row
+    as it finishes, then write the spec's extra tables. `device` overrides every cell's."""
     from ecglab.data import get_reader
     from ecglab.data.cache import PrepareSettings, default_cache_dir, prepare
     from ecglab.train.loop import fit
@@ -319,7 +364,7 @@ def run_bench(
     rows = read_results(results_path)
     done = {r["key"] for r in rows}
     version, machine = code_version(), spec.get("machine") or machine_label()
-    filters = {"model": models, "task": tasks, "seed": seeds}
+    filters = {"model": models, "task": tasks, "seed": seeds, "label_fraction": fractions}
     grid = [
         replace(config, device=device or config.device)
         for config in cells(spec, spec_path, full, dry_run)
@@ -328,6 +373,11 @@ def run_bench(
     if not grid:
         wanted = [f"{field} {', '.join(map(str, values))}" for field, values in filters.items() if values]
         raise ValueError(f"{spec_path}: no cell of {' and '.join(wanted)} in this grid")
+    jobs = pretrain_jobs(spec, spec_path, bench_dir(spec, spec_path, dry_run), full, dry_run)
+    needed = [job for job in jobs.values() if any(job_of(config, jobs) is job for config in grid)]
+    for position, job in enumerate(needed):
+        if position % shard[1] == shard[0] - 1 and not ensure_pretrained(job, device, progress, echo):
+            echo(f"pretrain {job.name}: done already, skipped")
     for position, config in enumerate(grid):
         if position % shard[1] != shard[0] - 1:
             continue
@@ -336,10 +386,13 @@ def run_bench(
         )
         cache = Path(config.cache) if config.cache else default_cache_dir(config.dataset, settings)
         manifest, _ = prepare(get_reader(config.dataset, config.root, config.fs), cache, settings)
-        key = cell_key(config, manifest["inputs_hash"], version)
+        job = job_of(config, jobs)
+        key = cell_key(config, manifest["inputs_hash"], version, job and job.config)
         if key in done:
             echo(f"{config.name}: done already, skipped")
             continue
+        if job is not None:
+            ensure_pretrained(job, device, progress, echo)  # another shard's, not finished yet
         echo(f"{config.name}: training")
         run_dir = fit(config, progress)
         rows = add_result(results_path, result_row(config, run_dir, key, version, machine, command))

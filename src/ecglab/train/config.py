@@ -32,21 +32,34 @@ class AugmentConfig:
     scale_range: float = 0.0  # amplitude scaling by a factor in [1 - r, 1 + r]
 
 
+RANDOM_ENCODER = "random"  # init.path of a randomly initialised encoder
+
+
 @dataclass(frozen=True)
 class InitConfig:
     """Start from a pretrained encoder (`ecglab pretrain`'s RUN/encoder): every weight but the head's.
 
     linear: the encoder frozen (BatchNorm statistics too), only the head trains (linear evaluation);
-    finetune: the whole model trains, the encoder at lr x encoder_lr_scale.
+    finetune: the whole model trains, the encoder at lr x encoder_lr_scale. `path: random` with
+    `mode: linear` freezes a randomly initialised encoder: the baseline linear evaluation must beat.
     """
 
-    path: str | None = None  # None: a randomly initialised model
+    path: str | None = None  # None: a randomly initialised model; `random`: see above
     mode: str = "finetune"  # finetune or linear
     encoder_lr_scale: float = 1.0
 
     def __post_init__(self):
         if self.mode not in ("finetune", "linear"):
             raise ValueError(f"init: mode: {self.mode!r} is not one of finetune, linear")
+        if self.mode == "linear" and self.path is None:
+            raise ValueError(
+                "init: mode: linear freezes an encoder; give its path, or path: random for a randomly "
+                "initialised frozen encoder"
+            )
+        if self.path == RANDOM_ENCODER and self.mode != "linear":
+            raise ValueError(
+                "init: path: random with mode: finetune is training from scratch; leave init out"
+            )
         if self.encoder_lr_scale <= 0 or (self.mode == "linear" and self.encoder_lr_scale != 1.0):
             raise ValueError(
                 f"init: encoder_lr_scale: {self.encoder_lr_scale} must be positive, and 1 in linear mode "
@@ -122,6 +135,7 @@ class TrainConfig:
     init: InitConfig = field(default_factory=InitConfig)  # a pretrained encoder to start from
     distill: DistillConfig = field(default_factory=DistillConfig)  # a frozen teacher to learn from
     leads: list | None = None  # the leads the model sees, by name (["I"]); None: all the dataset's
+    label_fraction: float = 1.0  # train on this share of the training records (ecglab.train.label_fraction)
     seed: int = 0
     threads: int = 0  # torch threads; 0: torch's default
     out: str = "runs"
@@ -154,6 +168,8 @@ class TrainConfig:
             raise ValueError(
                 f"clip_grad_norm: {self.clip_grad_norm} must be positive, or null for no clipping"
             )
+        if not 0 < self.label_fraction <= 1:
+            raise ValueError(f"label_fraction: {self.label_fraction} must lie in (0, 1]")
         self._check_leads()
 
     def _check_leads(self) -> None:
@@ -173,7 +189,12 @@ class TrainConfig:
 
     @property
     def run_name(self) -> str:
-        return self.name or f"{self.label or self.model}-{self.dataset}-{self.task or 'default'}-s{self.seed}"
+        """<label or model>-<dataset>-<task>[-frac<label_fraction>]-s<seed>, unless `name` is set."""
+        fraction = f"-frac{self.label_fraction:g}" if self.label_fraction < 1 else ""
+        return (
+            self.name
+            or f"{self.label or self.model}-{self.dataset}-{self.task or 'default'}{fraction}-s{self.seed}"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

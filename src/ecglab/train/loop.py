@@ -38,6 +38,7 @@ from ecglab.train.distributed import (
     parallel,
 )
 from ecglab.train.epoch import Stepper, autocast, check_precision, run_epoch
+from ecglab.train.label_fraction import LabelSubset, label_subset
 from ecglab.train.run_folder import Run
 
 DRY_RUN_STEPS = 3
@@ -189,13 +190,14 @@ def _fit(config: TrainConfig, world: World, progress) -> Path:
     resuming = run.start()
     epochs = 1 if config.dry_run else config.epochs
     state = resume_state(run, parts, world, epochs) if resuming else TrainState(epochs)
-    meta = checkpoint_meta(config, data.leads, data.task, data.manifest, data.window)
+    meta = checkpoint_meta(config, data)
     teacher = f"; {config.distill.method} from {config.distill.teacher}" if config.distill.teacher else ""
     run.log(
         f"training {config.model} on {config.dataset}/{data.task.name} (leads {', '.join(data.leads)}{teacher}): "
         f"{len(data.train)} train, {len(data.eval_sets['val'].y)} val records; "
         f"{world.size} process(es) on {world.device}"
     )
+    run.log(data.subset.describe())
     for epoch in range(state.start_epoch, state.epochs):
         if state.finished(epoch, config):
             break
@@ -237,6 +239,7 @@ class Data:
     loader: DataLoader
     leads: tuple[str, ...]
     lead_index: list[int]
+    subset: LabelSubset  # the training records of `label_fraction`
 
 
 def build_datasets(config: TrainConfig, world: World) -> Data:
@@ -260,9 +263,12 @@ def build_datasets(config: TrainConfig, world: World) -> Data:
                           transform=augment if augment.active else None,
                           leads=None if config.distill.teacher else chosen)  # fmt: skip
     eval_sets = evaluation_sets(config, cache_dir, task, chosen)
+    subset = label_subset(train.y, train.patient_ids, config.label_fraction, config.seed, task.classes)
+    train.restrict(subset.positions)
     if len(train) < config.batch_size or len(eval_sets["val"]) == 0:
-        raise ValueError(f"{cache_dir}: {len(train)} training and {len(eval_sets['val'].y)} validation records "
-                         f"of task {task.name}; too few for batch size {config.batch_size}")  # fmt: skip
+        kept = subset.describe() + "," if config.label_fraction < 1 else f"{len(train)} training and"
+        raise ValueError(f"{cache_dir}: {kept} {len(eval_sets['val'].y)} validation records of task {task.name}; "
+                         f"too few for batch size {config.batch_size}")  # fmt: skip
     sampler = EpochSampler(
         DistributedSampler(
             train, num_replicas=world.size, rank=world.rank, shuffle=True, seed=config.seed, drop_last=True
@@ -272,7 +278,7 @@ def build_datasets(config: TrainConfig, world: World) -> Data:
     loader = data_loader(
         train, micro, world.device, config.workers, sampler, config.persistent_workers, config.prefetch_factor
     )
-    return Data(reader, task, manifest, window, train, eval_sets, sampler, loader, leads, lead_index)
+    return Data(reader, task, manifest, window, train, eval_sets, sampler, loader, leads, lead_index, subset)
 
 
 def cache_settings(config: TrainConfig) -> PrepareSettings:
@@ -343,17 +349,17 @@ def attach_teacher(config: TrainConfig, data: Data, student: nn.Module, device: 
     return Distiller(student, teacher.to(device), data.lead_index, teacher_leads, config.distill).to(device)
 
 
-def checkpoint_meta(
-    config: TrainConfig, leads: tuple[str, ...], task, manifest: dict, window: float
-) -> CheckpointMeta:
-    """What a checkpoint's config.json holds: enough to rebuild the model and use it on a file."""
+def checkpoint_meta(config: TrainConfig, data: Data) -> CheckpointMeta:
+    """What a checkpoint's config.json holds: enough to rebuild the model and use it on a file,
+    and the share of the training labels it learnt from."""
+    leads, task, manifest, window = data.leads, data.task, data.manifest, data.window
     return CheckpointMeta(
         model=config.model, model_kwargs=config.model_kwargs, num_classes=task.num_classes,
         in_chans=len(leads), lead_names=tuple(leads), classes=tuple(task.classes),
         multilabel=task.multilabel, fs=config.fs, window_samples=round(window * config.fs), seconds=window,
         norm=config.norm, filter=config.filter, aggregate=config.aggregate, dataset=config.dataset,
         task=task.name, data_manifest_hash=manifest["inputs_hash"], git_commit=git_commit(),
-        ecglab_version=__version__,
+        ecglab_version=__version__, label_fraction=config.label_fraction, train_records=len(data.train),
     )  # fmt: skip
 
 
