@@ -242,11 +242,8 @@ def card(args, runs, cands, winner, temperature, choice, test, eces, diagram: Pa
     for c in sorted(cands, key=lambda c: -c.val_auc):
         mark = " **(chosen)**" if c is winner else ""
         lines.append(f"| {c.name}{mark} | {c.params:,} | {c.val_auc:.4f} | {c.val_f1:.4f} |")
-    recipe = winner.runs[0].recipe
-    lines += ["", f"Chosen: **{winner.name}** ({', '.join(str(r.folder) for r in winner.runs)}). Recipe of "
-              f"its run(s): {recipe.model}{f' {recipe.model_kwargs}' if recipe.model_kwargs else ''}, {recipe.epochs} epochs, batch "
-              f"{recipe.batch_size}, lr {recipe.lr:g}, crop {recipe.crop_seconds or recipe.seconds:g} s, "
-              f"augment {_augment(recipe)}; seeds {', '.join(str(r.recipe.seed) for r in winner.runs)}.", "",
+    lines += ["", f"Chosen: **{winner.name}** ({', '.join(str(r.folder) for r in winner.runs)}). "
+              f"Recipe of its run(s): {_recipes(winner.runs)}.", "",
               f"Calibration: temperature T = {temperature:.3f} fitted on fold 9 (logits / T before "
               f"{'sigmoid' if meta.multilabel else 'softmax'}); decision rule: {choice['note']}.", "",
               "| expected calibration error | before (T = 1) | after |", "|---|---:|---:|"]  # fmt: skip
@@ -278,6 +275,17 @@ def card(args, runs, cands, winner, temperature, choice, test, eces, diagram: Pa
         lines.append(f"| {c} | {row['support']} | {' | '.join(cells)} |")
     lines += ["", "Built with:", "", "```", *commands, "```", ""]
     return "\n".join(lines)
+
+
+def _recipes(runs) -> str:
+    """Each distinct recipe among `runs`, with the seeds that ran it."""
+    seeds: dict[str, list[str]] = {}
+    for run in runs:
+        r = run.recipe
+        text = (f"{r.model}{f' {r.model_kwargs}' if r.model_kwargs else ''}, {r.epochs} epochs, batch {r.batch_size}, "
+                f"lr {r.lr:g}, crop {r.crop_seconds or r.seconds:g} s, augment {_augment(r)}")  # fmt: skip
+        seeds.setdefault(text, []).append(str(r.seed))
+    return "; ".join(f"{text} (seed {', '.join(s)})" for text, s in seeds.items())
 
 
 def _augment(recipe) -> str:
