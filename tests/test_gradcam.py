@@ -154,8 +154,20 @@ def test_grad_cam_on_every_model(name):
         assert m.min() >= 0.0 and m.max() <= 1.0
 
 
+SR_UNFAITHFUL = (
+    "Grad-CAM of sinus rhythm on the shipped resnet1d18 is not faithful: deleting its top 10% lowers SR by "
+    "0.005, a random 10% by 0.019, its lowest 10% by 0.25 (docs/model_card.md, Limits)"
+)
+
+
 @pytest.mark.data
-@pytest.mark.parametrize("stem", ["00000/00009_lr", "00000/00318_lr"])  # test fold 10: sinus rhythm, AF
+@pytest.mark.parametrize(  # test fold 10: sinus rhythm, AF
+    "stem",
+    [
+        pytest.param("00000/00009_lr", marks=pytest.mark.xfail(strict=True, reason=SR_UNFAITHFUL)),
+        "00000/00318_lr",
+    ],
+)
 def test_deleting_what_grad_cam_ranks_highest_lowers_the_score_most(ptbxl_root, stem):
     """Deleting the top 10% of samples by Grad-CAM lowers the class score more than a random 10% (mean of 20).
 
