@@ -148,7 +148,7 @@ def test_a_bf16_dry_run_writes_a_complete_run(ptbxl, tmp_path):
 def test_compile_wraps_the_training_model_and_saves_the_plain_one(ptbxl, tmp_path):
     cfg = replace(recipe(ptbxl, tmp_path, device="cpu"), compile=True)
     data = SimpleNamespace(task=SimpleNamespace(num_classes=2, multilabel=False),
-                           reader=SimpleNamespace(lead_names=["I"] * 12))  # fmt: skip
+                           reader=SimpleNamespace(lead_names=["I"] * 12), leads=("I",) * 12)  # fmt: skip
     parts = build_model_and_optimizer(cfg, data, World())
     assert isinstance(parts.train_model, torch._dynamo.eval_frame.OptimizedModule)
     assert parts.train_model._orig_mod is parts.model
