@@ -18,8 +18,7 @@ from conftest import dataset_dir  # noqa: E402
 from ecglab.serve.page_models import SINGLE_LEAD_MODEL, runtime_missing  # noqa: E402
 from helpers import run_cli  # noqa: E402
 from infer_helpers import make_checkpoint  # noqa: E402
-from serve_helpers import running_server  # noqa: E402
-from test_serve_browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS  # noqa: E402
+from serve_helpers import CHROMIUM, TIMEOUT_MS, chromium, running_server  # noqa: E402
 
 TWELVE_LEAD = "ptbxl_test"
 SINGLE_CLASSES = ["N", "A", "O", "~"]
@@ -71,10 +70,8 @@ def env(weights, tmp_path_factory) -> dict:
 
 @pytest.fixture(scope="module")
 def browser():
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 def write_csv(path: Path, hea: Path) -> Path:
