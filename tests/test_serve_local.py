@@ -15,7 +15,8 @@ playwright = pytest.importorskip(
 )
 
 from conftest import dataset_dir  # noqa: E402
-from ecglab.serve.page_models import SINGLE_LEAD_MODEL, runtime_missing  # noqa: E402
+from ecglab.infer import SINGLE_LEAD_MODEL  # noqa: E402
+from ecglab.serve.page_models import runtime_missing  # noqa: E402
 from helpers import run_cli  # noqa: E402
 from infer_helpers import make_checkpoint  # noqa: E402
 from serve_helpers import CHROMIUM, TIMEOUT_MS, chromium, running_server  # noqa: E402

@@ -14,11 +14,10 @@ import threading
 from pathlib import Path
 
 from ecglab.checkpoint_meta import read_meta
-from ecglab.infer import DEFAULT_MODEL, default_models
+from ecglab.infer import DEFAULT_MODEL, SINGLE_LEAD_MODEL, default_models
 from ecglab.infer.limits import Limits
 from ecglab.infer.predictor import ONNX_FILE
 
-SINGLE_LEAD_MODEL = "cinc2017_single_lead"  # the page's pick for a one-lead record, when shipped
 VENDOR = Path(__file__).resolve().parent / "static" / "vendor"
 VENDOR_FILES = {  # ONNX Runtime Web's single-threaded WebAssembly build, copied here by `make web`
     "ort.wasm.min.mjs": "text/javascript",
