@@ -1,5 +1,7 @@
 # Two entry points: `make run` (the main job) and `make test`. Both set up the virtualenv first.
 VENV ?= .venv
+# pytest-xdist workers for `make test`: one per core (tests share the cores' threads out between them)
+TEST_WORKERS ?= auto
 PY := $(VENV)/bin/python
 
 $(VENV)/.installed: pyproject.toml
@@ -39,7 +41,7 @@ test: setup
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
 		|| echo "no chromium (needs root for apt-get): the browser tests will be skipped"
 	$(PY) -m ruff check src tests benchmarks
-	$(PY) -m pytest -m "not gpu"
+	$(PY) -m pytest -m "not gpu" -n $(TEST_WORKERS) --dist loadfile
 
 lint: setup
 	$(PY) -m ruff check src tests benchmarks

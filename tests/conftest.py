@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from ecglab.paths import data_root
+
+
+def pytest_configure(config):
+    """Under pytest-xdist each worker gets its share of the cores, for torch here and for the CLIs the
+    tests start: two workers on two cores with two threads each would oversubscribe them."""
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if workers:
+        threads = str(max(1, (os.cpu_count() or 1) // int(workers)))
+        os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = threads
+        import torch
+
+        torch.set_num_threads(int(threads))
 
 
 def dataset_dir(name: str) -> Path:
