@@ -1,7 +1,8 @@
 """Paired comparison of the benchmark's models: each model's test macro AUC minus the group leader's.
 
 For every (dataset, task, budget) group of `benchmarks/results.csv`, the model with the highest test
-macro AUC is the leader; every other model gets the difference to it with a paired bootstrap 95%
+macro AUC is the leader (or the `--reference` model, where one is named); every other model gets the
+difference to it with a paired bootstrap 95%
 interval (the same resampled test records for both models, every class kept present), from the
 record-level test predictions in the run folders. An interval that excludes 0 is a real difference
 on this test fold; one that straddles 0 is not.
@@ -11,6 +12,8 @@ on this test fold; one that straddles 0 is not.
     .venv/bin/python benchmarks/compare.py --budget 60 --task superdiagnostic --out benchmarks/comparison_60min_superdiagnostic.md
     .venv/bin/python benchmarks/compare.py --budget 15 --dataset ptbxl --task rhythm --seed 1 --out benchmarks/comparison_rhythm_seed1.md
     .venv/bin/python benchmarks/compare.py --dataset cinc2017 --out benchmarks/comparison_cinc2017.md
+    .venv/bin/python benchmarks/compare.py --results benchmarks/results.csv benchmarks/literature_reference.csv \
+        --budget 15 --seed 0 --reference mobilenetv2_1d --out benchmarks/comparison_literature.md
 
 The run folders are not committed: run it where the bench ran. Rows whose run folder is not on this
 machine (or was overwritten by a later run of the same cell) are named under their group, not paired.
@@ -62,9 +65,11 @@ def compare(
     task: str | None = None,
     seed: str | None = None,
     dataset: str | None = None,
+    reference: str | None = None,
 ) -> str:
     """Markdown tables, one per (dataset, task, budget) group; only the groups of `budget` minutes,
-    `task` and `dataset`, and only the rows of `seed`, if given."""
+    `task` and `dataset`, and only the rows of `seed`, if given. Differences are taken against the
+    `reference` model's run present on this machine where given, else against the group's leader."""
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
         if budget is not None and f"{float(row.get('budget_minutes') or 0):g}" != f"{float(budget):g}":
@@ -92,9 +97,11 @@ def compare(
             out += [f"Not paired, their run folders are not on this machine: {runs}.", ""]
         if len(present) < 2:
             continue
-        (leader, lead_dir), *followers = present
-        out += [f"Leader{' of the runs present' if absent else ''}: `{leader['model']}`, test macro AUC {float(leader['macro_auc']):.4f}.", "",
-                "| model | macro AUC | minus the leader's [paired 95% CI] | differs? |", "| --- | ---: | --- | --- |"]  # fmt: skip
+        anchor = next((i for i, (row, _) in enumerate(present) if row["model"] == reference), 0)
+        (leader, lead_dir), followers = present[anchor], present[:anchor] + present[anchor + 1 :]
+        role = "Reference" if leader["model"] == reference else "Leader"
+        out += [f"{role}{' of the runs present' if absent else ''}: `{leader['model']}`, test macro AUC {float(leader['macro_auc']):.4f}.", "",
+                f"| model | macro AUC | minus the {role.lower()}'s [paired 95% CI] | differs? |", "| --- | ---: | --- | --- |"]  # fmt: skip
         for row, folder in followers:
             value, lo, hi = run_difference(folder, lead_dir, n_resamples, resample_seed)
             out.append(
@@ -106,17 +113,24 @@ def compare(
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--results", default="benchmarks/results.csv")
+    parser.add_argument("--results", nargs="+", default=["benchmarks/results.csv"], help="results table(s)")
     parser.add_argument("--resamples", type=int, default=1000)
     parser.add_argument("--budget", help="compare only the rows of this training budget (minutes)")
     parser.add_argument("--task", help="compare only the rows of this task")
     parser.add_argument("--dataset", help="compare only the rows of this dataset")
     parser.add_argument("--seed", help="compare only the rows of this seed (pairs runs of one seed)")
+    parser.add_argument("--reference", help="pair every model with this model's run instead of the leader's")
     parser.add_argument("--out", help="write the tables to this markdown file")
     args = parser.parse_args(argv)
-    rows = read_results(Path(args.results))
+    rows = [row for path in args.results for row in read_results(Path(path))]
     text = compare(
-        rows, args.resamples, budget=args.budget, task=args.task, seed=args.seed, dataset=args.dataset
+        rows,
+        args.resamples,
+        budget=args.budget,
+        task=args.task,
+        seed=args.seed,
+        dataset=args.dataset,
+        reference=args.reference,
     )
     print(text)
     if args.out:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from ecglab.train.bench import RESULT_FIELDS, add_result, read_results, results_markdown
+from ecglab.train.bench import RESULT_FIELDS, add_result, code_version, read_results, results_markdown
 from helpers import run_cli
 from test_train import synthetic_ptbxl
 
@@ -65,6 +65,16 @@ def test_bench_runs_the_grid_once_and_tabulates_it(tmp_path):
     )
     assert f"Leader of the runs present: `{leader['model']}`" in compare.stdout
     assert f"| {follower['model']} | {float(follower['macro_auc']):.4f} | " in compare.stdout
+    # rows from two tables, paired against a named reference instead of the leader
+    add_result(tmp_path / "leader.csv", leader)
+    add_result(tmp_path / "follower.csv", follower)
+    against = subprocess.run(
+        [sys.executable, "benchmarks/compare.py", "--results", str(tmp_path / "leader.csv"), str(tmp_path / "follower.csv"),
+         "--resamples", "50", "--reference", follower["model"]],
+        cwd=Path(__file__).parents[1], capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert f"Reference: `{follower['model']}`" in against.stdout and "minus the reference's" in against.stdout
+    assert f"| {leader['model']} | {float(leader['macro_auc']):.4f} | +" in against.stdout
     other_task = subprocess.run(
         [sys.executable, "benchmarks/compare.py", "--results", str(tmp_path / "results.csv"), "--task", "superdiagnostic"],
         cwd=Path(__file__).parents[1], capture_output=True, text=True, check=True,
@@ -80,6 +90,30 @@ def test_bench_runs_the_grid_once_and_tabulates_it(tmp_path):
         cwd=Path(__file__).parents[1], capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert "###" not in other_dataset.stdout  # no row of that dataset
+
+
+def test_code_version_keys_cells_by_the_package_code_alone(tmp_path):
+    """Committing rows, docs or tests leaves finished cells finished; a change to the code does not."""
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(tmp_path)]
+    package = tmp_path / "src" / "pkg"
+    package.mkdir(parents=True)
+    (package / "model.py").write_text("width = 1\n")
+    subprocess.run(git[:5] + ["init", "-q", str(tmp_path)], check=True)
+
+    def commit(path, text):
+        path.write_text(text)
+        subprocess.run(git + ["add", "-A"], check=True)
+        subprocess.run(git + ["commit", "-qm", path.name], check=True)
+        return code_version(package)
+
+    first = commit(tmp_path / "results.csv", "row\n")
+    rows_added = commit(tmp_path / "results.csv", "row\nrow\n")
+    assert rows_added[1] == first[1] and rows_added[0] != first[0]  # same code, a new commit
+    changed = commit(package / "model.py", "width = 2\n")
+    assert changed[1] != first[1]
+    (package / "model.py").write_text("width = 3\n")
+    assert code_version(package)[1] == changed[1] + "+dirty"
+    assert code_version(tmp_path.parent / "elsewhere") == ("unknown", "unknown")
 
 
 def test_bench_spec_errors(tmp_path):
