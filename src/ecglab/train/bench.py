@@ -31,8 +31,9 @@ which replaces the spec's. A row's label then ends in the share (`resnet1d18@10%
 `pretrain` names pretraining runs that the cells' `init.path` refers to by name; bench runs them
 first (ecglab.train.bench_pretrain).
 
-A cell whose key (its resolved config, the data manifest hash and the code version) is already
-in the results table is skipped, so a grid can be stopped and continued. `--dry-run` runs every
+A cell whose key (its resolved config, the data manifest hash and the git tree of the package's
+code) is already in the results table is skipped, so a grid can be stopped, its rows committed,
+and continued. `--dry-run` runs every
 cell for a few steps into a separate results table beside its run folders, never the spec's.
 """
 
@@ -187,18 +188,23 @@ def _model_entry(entry, spec_path: Path) -> tuple[str, dict, list | None, list |
     return overrides.pop("model"), overrides, seeds, datasets
 
 
-def code_version() -> str:
-    here = Path(__file__).parent
+PACKAGE = Path(__file__).resolve().parents[1]
+
+
+def _git(args: list[str], where: Path) -> str:
+    return subprocess.run(["git", *args], capture_output=True, text=True, cwd=where, timeout=5).stdout.strip()
+
+
+def code_version(package: Path = PACKAGE) -> tuple[str, str]:
+    """The commit a row was measured at (for the table), and the version of the package's code that
+    a cell's key depends on: the git tree of the package folder, so commits of results, docs or tests
+    leave finished cells finished. Either ends in "+dirty" while the package has uncommitted changes."""
     try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=here, timeout=5
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "src"], capture_output=True, text=True, cwd=here, timeout=5
-        ).stdout.strip()
+        commit, tree = _git(["rev-parse", "HEAD"], package), _git(["rev-parse", "HEAD:./"], package)
+        dirty = "+dirty" if _git(["status", "--porcelain", "--", "."], package) else ""
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return (commit or "unknown") + ("+dirty" if dirty else "")
+        return "unknown", "unknown"
+    return (commit or "unknown") + dirty, (tree or "unknown") + dirty
 
 
 def cell_key(config, manifest_hash: str, version: str, pretrained=None) -> str:
@@ -363,7 +369,7 @@ def run_bench(
         results_path = bench_dir(spec, spec_path, dry_run) / "results.csv"
     rows = read_results(results_path)
     done = {r["key"] for r in rows}
-    version, machine = code_version(), spec.get("machine") or machine_label()
+    (version, code), machine = code_version(), spec.get("machine") or machine_label()
     filters = {"model": models, "task": tasks, "seed": seeds, "label_fraction": fractions}
     grid = [
         replace(config, device=device or config.device)
@@ -387,7 +393,7 @@ def run_bench(
         cache = Path(config.cache) if config.cache else default_cache_dir(config.dataset, settings)
         manifest, _ = prepare(get_reader(config.dataset, config.root, config.fs), cache, settings)
         job = job_of(config, jobs)
-        key = cell_key(config, manifest["inputs_hash"], version, job and job.config)
+        key = cell_key(config, manifest["inputs_hash"], code, job and job.config)
         if key in done:
             echo(f"{config.name}: done already, skipped")
             continue
