@@ -1,7 +1,7 @@
 # Two entry points: `make run` (the main job) and `make test`. Both set up the virtualenv first.
 VENV ?= .venv
-# pytest-xdist workers for `make test`: one per core (tests share the cores' threads out between them)
-TEST_WORKERS ?= auto
+# pytest-xdist workers for `make test`: one per logical core (tests share the cores' threads out between them)
+TEST_WORKERS ?= logical
 PY := $(VENV)/bin/python
 
 $(VENV)/.installed: pyproject.toml
