@@ -15,8 +15,10 @@ on this test fold; one that straddles 0 is not.
     .venv/bin/python benchmarks/compare.py --results benchmarks/results.csv benchmarks/literature_reference.csv \
         --budget 15 --seed 0 --reference mobilenetv2_1d --out benchmarks/comparison_literature.md
 
-The run folders are not committed: run it where the bench ran. Rows whose run folder is not on this
-machine (or was overwritten by a later run of the same cell) are named under their group, not paired.
+The run folders are not committed, but bench archives what pairing reads of each (predictions
+without labels, under `benchmarks/archive/`), so rows of earlier sessions pair on any machine with the
+data. Rows with neither (measured before the archive existed, or overwritten by a later run of the
+same cell) are named under their group, not paired.
 """
 
 from __future__ import annotations
@@ -30,27 +32,33 @@ import numpy as np
 
 from ecglab.evaluate.paired import run_difference, verdict
 from ecglab.train.bench import cells, model_label, read_results, read_spec
+from ecglab.train.run_archive import archive_root, run_folder
 
 
-def run_dir(row: dict) -> Path:
-    """The run folder of a results row: its cell in the spec named by the row's command."""
+def run_dir(row: dict) -> Path | None:
+    """The run folder of a results row: its cell in the spec named by the row's command, on this
+    machine or archived beside the spec's results table (ecglab.train.run_archive); None if neither."""
     spec_path = Path(next(a for a in shlex.split(row["command"]) if a.endswith((".yaml", ".yml"))))
-    for config in cells(read_spec(spec_path), spec_path):
+    spec = read_spec(spec_path)
+    archive = archive_root(Path(spec.get("results", "benchmarks/results.csv")), spec_path)
+    for config in cells(spec, spec_path):
         same = (model_label(config), config.dataset, str(config.seed)) == (
             row["model"],
             row["dataset"],
             row["seed"],
         )
         if same and config.task in (row["task"], None):
-            return Path(config.out) / config.run_name
+            return run_folder(config, archive)
     raise ValueError(f"{spec_path}: no cell for {row['model']} on {row['dataset']}/{row['task']}")
 
 
 def row_run_dir(row: dict) -> Path | None:
-    """The row's run folder if it is on this machine and holds that row's run (the same test macro
-    AUC in its metrics.json: a later run of the same cell overwrites the folder); otherwise None."""
+    """The row's run folder if it is on this machine or archived and holds that row's run (the same
+    test macro AUC in its metrics.json: a later run of the same cell overwrites the folder); otherwise None."""
     try:
         folder = run_dir(row)
+        if folder is None:
+            return None
         tested = json.loads((folder / "metrics.json").read_text())["test"]["macro_auc"]["value"]
     except (ValueError, OSError, KeyError):
         return None

@@ -4,9 +4,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
-from ecglab.train.bench import RESULT_FIELDS, add_result, code_version, read_results, results_markdown
+from ecglab.train.bench import (
+    RESULT_FIELDS,
+    add_result,
+    code_version,
+    read_results,
+    results_markdown,
+    write_results,
+)
 from helpers import run_cli
 from test_train import synthetic_ptbxl
 
@@ -47,6 +55,17 @@ def test_bench_runs_the_grid_once_and_tabulates_it(tmp_path):
     assert "### ptbxl · rhythm" in markdown and "inceptionformer_tiny(norm=layer)" in markdown
     second = run_cli("bench", str(spec))
     assert second.stdout.count("done already, skipped") == 2 and ": training" not in second.stdout
+    # rows measured with other code (a later session, after commits to the package) stay finished,
+    # named; --rerun-stale runs those cells again and replaces their rows
+    write_results(tmp_path / "results.csv", [r | {"code": "another-tree"} for r in rows])
+    later = run_cli("bench", str(spec))
+    assert ": training" not in later.stdout
+    assert "2 finished cell(s) of this grid were measured with other package code" in later.stdout
+    rerun = run_cli("bench", str(spec), "--rerun-stale", "--model", "fcn_wang")
+    assert rerun.stdout.count(": training") == 1 and "fcn_wang-ptbxl-rhythm-s0: training" in rerun.stdout
+    codes = {r["model"]: r["code"] for r in read_results(tmp_path / "results.csv")}
+    assert len(codes) == 2 and codes["inceptionformer_tiny(norm=layer)"] == "another-tree"
+    assert codes["fcn_wang"] not in ("", "another-tree")
     # the paired comparison finds both run folders and sets the follower against the leader; a row
     # whose run folder is elsewhere (here a model the spec lacks, ranked first) is named, not paired
     ghost = rows[0] | {"model": "resnet1d34", "macro_auc": "0.99", "key": "elsewhere"}
@@ -93,7 +112,7 @@ def test_bench_runs_the_grid_once_and_tabulates_it(tmp_path):
 
 
 def test_code_version_keys_cells_by_the_package_code_alone(tmp_path):
-    """Committing rows, docs or tests leaves finished cells finished; a change to the code does not."""
+    """The code version a row records: committing rows, docs or tests leaves it; a change to the code does not."""
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(tmp_path)]
     package = tmp_path / "src" / "pkg"
     package.mkdir(parents=True)
@@ -225,6 +244,57 @@ def test_dry_run_labels_full_and_tables(tmp_path):
 
     assert get_writer("test-count") is count
     grid = list(cells(spec, spec_path, dry_run=True))
-    write_tables(spec | {"tables": ["test-count"]}, grid, tmp_path / "runs/study-dry-run/results.csv")
+    archive = tmp_path / "runs/study-dry-run/archive/study"
+    write_tables(
+        spec | {"tables": ["test-count"]}, grid, tmp_path / "runs/study-dry-run/results.csv", archive
+    )
     page = (tmp_path / "runs/study-dry-run/results_test-count.md").read_text()
     assert page == "2 runs: fcn_wang-ptbxl-rhythm-s0, fcn_wang-step-ptbxl-rhythm-s0"
+
+
+def test_archived_runs_stand_in_for_run_folders_on_another_machine(tmp_path):
+    """A finished cell's run folder is archived beside the results table without weights or labels; on
+    a machine without the run folder, the tables and paired comparisons read it restored, its labels
+    rebuilt from the data; labels that differ from the archived run's are refused, naming it."""
+    import json
+    import shutil
+
+    import numpy as np
+
+    from ecglab.train.bench import cells, read_spec
+    from ecglab.train.run_archive import ARCHIVED, run_folder
+
+    root = synthetic_ptbxl(tmp_path / "ptbxl", n=60)
+    spec_path = tmp_path / "grid.yaml"
+    spec_path.write_text(yaml.safe_dump({
+        "set": {"root": str(root), "cache": str(tmp_path / "cache"), "epochs": 1, "batch_size": 16,
+                "crop_seconds": 2.5, "bootstrap": 50, "threads": 1},
+        "models": ["fcn_wang"], "datasets": [{"dataset": "ptbxl", "task": "rhythm"}],
+        "out": str(tmp_path / "runs"), "results": str(tmp_path / "tables/results.csv"),
+    }))  # fmt: skip
+    run_cli("bench", str(spec_path))
+    (config,) = cells(read_spec(spec_path), spec_path)
+    run, archived = (
+        tmp_path / "runs/grid" / config.run_name,
+        tmp_path / "tables/archive/grid" / config.run_name,
+    )
+    kept = sorted(str(p.relative_to(archived)) for p in archived.rglob("*") if p.is_file())
+    assert kept == sorted([*ARCHIVED, "labels.json"])  # no weights, no labels
+    true = {split: np.load(run / f"predictions/{split}_true.npy") for split in ("val", "test")}
+    shutil.rmtree(run)  # another machine: the table and the archive, no run folder
+    restored = run_folder(config, archived.parent)
+    assert restored == tmp_path / "runs/grid/.archived" / config.run_name
+    for split in ("val", "test"):
+        assert np.array_equal(np.load(restored / f"predictions/{split}_true.npy"), true[split])
+    compare = subprocess.run(
+        [sys.executable, "benchmarks/compare.py", "--results", str(tmp_path / "tables/results.csv"), "--resamples", "20"],
+        cwd=Path(__file__).parents[1], capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert "Not paired" not in compare.stdout  # found through the archive
+    hashes = json.loads((archived / "labels.json").read_text())
+    (archived / "labels.json").write_text(json.dumps(hashes | {"test": "0" * 64}))
+    (archived / "metrics.json").write_text((archived / "metrics.json").read_text() + " ")  # a newer archive
+    with pytest.raises(
+        ValueError, match=f"{archived}: the test labels of ptbxl/rhythm .* cannot be restored"
+    ):
+        run_folder(config, archived.parent)

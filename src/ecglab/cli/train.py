@@ -138,6 +138,9 @@ def bench(
         False, "--dry-run", help="a few steps of every cell, into a results table beside the run folders"
     ),
     device: str = typer.Option(None, "--device", help=DEVICE_HELP),
+    rerun_stale: bool = typer.Option(
+        False, "--rerun-stale", help="also run again the finished cells measured with other package code"
+    ),
 ) -> None:
     """Train and evaluate every cell of a grid not yet in its results table; write CSV and markdown."""
     import shlex
@@ -161,6 +164,7 @@ def bench(
                 full=full,
                 dry_run=dry_run,
                 device=device,
+                rerun_stale=rerun_stale,
             )
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))

@@ -31,9 +31,13 @@ which replaces the spec's. A row's label then ends in the share (`resnet1d18@10%
 `pretrain` names pretraining runs that the cells' `init.path` refers to by name; bench runs them
 first (ecglab.train.bench_pretrain).
 
-A cell whose key (its resolved config, the data manifest hash and the git tree of the package's
-code) is already in the results table is skipped, so a grid can be stopped, its rows committed,
-and continued. `--dry-run` runs every
+A cell whose key (its resolved config, the data manifest hash and the recipe of its pretraining)
+is already in the results table is skipped, so a grid can be stopped, its rows committed, and
+continued in a later session, after other commits. Each row records the commit and the git tree of
+the package's code (`code`) it was measured with; `rerun_stale` (`--rerun-stale`) runs the finished
+cells whose code differs from today's again, replacing their rows. What the tables and paired
+comparisons read of each finished run folder is archived beside the results table
+(ecglab.train.run_archive), so they cover the cells of earlier sessions too. `--dry-run` runs every
 cell for a few steps into a separate results table beside its run folders, never the spec's.
 """
 
@@ -54,11 +58,12 @@ import yaml
 from ecglab.atomic import atomic_path, file_lock
 from ecglab.train.bench_pretrain import ensure_pretrained, job_of, pretrain_jobs, resolve_init
 from ecglab.train.config import from_dict, load_config
+from ecglab.train.run_archive import archive_root, archive_run, run_folder
 
 RESULT_FIELDS = ["dataset", "task", "model", "seed", "params", "macs", "macs_layers", "budget_minutes", "threads",
                  "epochs", "seconds_per_epoch",
                  "macro_auc", "macro_auc_lo", "macro_auc_hi", "macro_f1", "macro_f1_lo", "macro_f1_hi",
-                 "commit", "date", "machine", "command", "key"]  # fmt: skip
+                 "commit", "code", "date", "machine", "command", "key"]  # fmt: skip
 SPEC_KEYS = set(
     "base set models datasets seeds label_fractions pretrain out results machine full dry_run tables".split()
 )
@@ -196,9 +201,9 @@ def _git(args: list[str], where: Path) -> str:
 
 
 def code_version(package: Path = PACKAGE) -> tuple[str, str]:
-    """The commit a row was measured at (for the table), and the version of the package's code that
-    a cell's key depends on: the git tree of the package folder, so commits of results, docs or tests
-    leave finished cells finished. Either ends in "+dirty" while the package has uncommitted changes."""
+    """The commit a row was measured at, and the version of the package's code: the git tree of the
+    package folder, which commits of results, docs or tests leave unchanged (what `--rerun-stale`
+    compares). Either ends in "+dirty" while the package has uncommitted changes."""
     try:
         commit, tree = _git(["rev-parse", "HEAD"], package), _git(["rev-parse", "HEAD:./"], package)
         dirty = "+dirty" if _git(["status", "--porcelain", "--", "."], package) else ""
@@ -207,10 +212,11 @@ def code_version(package: Path = PACKAGE) -> tuple[str, str]:
     return (commit or "unknown") + dirty, (tree or "unknown") + dirty
 
 
-def cell_key(config, manifest_hash: str, version: str, pretrained=None) -> str:
-    """What a result depends on: the cell's config, its data, the code, and the recipe of the
-    pretraining it starts from (a PretrainConfig), if any."""
-    inputs = {"config": config.to_dict(), "data": manifest_hash, "code": version}
+def cell_key(config, manifest_hash: str, pretrained=None) -> str:
+    """What a cell is: its config, its data, and the recipe of the pretraining it starts from (a
+    PretrainConfig), if any. Not the code, which a row records beside its key, so a grid that spans
+    sessions and commits is continued, not restarted."""
+    inputs = {"config": config.to_dict(), "data": manifest_hash}
     if pretrained is not None:
         inputs["pretrain"] = pretrained.to_dict()
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16]
@@ -246,7 +252,7 @@ def add_result(path: Path, row: dict) -> list[dict]:
     return rows
 
 
-def result_row(config, run_dir: Path, key: str, version: str, machine: str, command: str) -> dict:
+def result_row(config, run_dir: Path, key: str, version: tuple[str, str], machine: str, command: str) -> dict:
     import torch
 
     from ecglab.checkpoint_meta import read_meta
@@ -267,7 +273,7 @@ def result_row(config, run_dir: Path, key: str, version: str, machine: str, comm
         "seconds_per_epoch": round(float(np.mean([float(h["seconds"]) for h in history])), 1),
         "macro_auc": value("macro_auc", "value"), "macro_auc_lo": value("macro_auc", "lo"), "macro_auc_hi": value("macro_auc", "hi"),
         "macro_f1": value("macro_f1", "value"), "macro_f1_lo": value("macro_f1", "lo"), "macro_f1_hi": value("macro_f1", "hi"),
-        "commit": version, "date": time.strftime("%Y-%m-%d"), "machine": machine, "command": command, "key": key,
+        "commit": version[0], "code": version[1], "date": time.strftime("%Y-%m-%d"), "machine": machine, "command": command, "key": key,
     }  # fmt: skip
 
 
@@ -354,12 +360,12 @@ def run_bench(
     full: bool = False,
     dry_run: bool = False,
     device: str | None = None,
+    rerun_stale: bool = False,
 ) -> Path:
     """Run every cell not yet in the results table (of this shard, of these models, tasks, seeds
     and label fractions if given), after the pretrainings those cells start from, adding each row
-    as it finishes, then write the spec's extra tables. `device` overrides every cell's."""
-    from ecglab.data import get_reader
-    from ecglab.data.cache import PrepareSettings, default_cache_dir, prepare
+    as it finishes, then write the spec's extra tables. `device` overrides every cell's;
+    `rerun_stale` also runs the finished cells whose rows were measured with other package code."""
     from ecglab.train.loop import fit
 
     spec_path = Path(spec_path)
@@ -367,9 +373,8 @@ def run_bench(
     results_path = Path(spec.get("results", "benchmarks/results.csv"))
     if dry_run:
         results_path = bench_dir(spec, spec_path, dry_run) / "results.csv"
-    rows = read_results(results_path)
-    done = {r["key"] for r in rows}
-    (version, code), machine = code_version(), spec.get("machine") or machine_label()
+    done = {r["key"]: r.get("code", "") for r in read_results(results_path)}
+    version, machine = code_version(), spec.get("machine") or machine_label()
     filters = {"model": models, "task": tasks, "seed": seeds, "label_fraction": fractions}
     grid = [
         replace(config, device=device or config.device)
@@ -380,43 +385,69 @@ def run_bench(
         wanted = [f"{field} {', '.join(map(str, values))}" for field, values in filters.items() if values]
         raise ValueError(f"{spec_path}: no cell of {' and '.join(wanted)} in this grid")
     jobs = pretrain_jobs(spec, spec_path, bench_dir(spec, spec_path, dry_run), full, dry_run)
-    needed = [job for job in jobs.values() if any(job_of(config, jobs) is job for config in grid)]
+    archive = archive_root(results_path, spec_path)
+    keys = cell_keys(grid, jobs)
+    stale = sum(key in done and done[key] != version[1] for key in keys)
+    if stale:
+        echo(f"{stale} finished cell(s) of this grid were measured with other package code (their rows' `code`): "
+             + ("running them again" if rerun_stale else "kept; --rerun-stale runs them again"))  # fmt: skip
+
+    def finished(key: str) -> bool:
+        return key in done and (not rerun_stale or done[key] == version[1])
+
+    todo = [config for config, key in zip(grid, keys, strict=True) if not finished(key)]
+    needed = [job for job in jobs.values() if any(job_of(config, jobs) is job for config in todo)]
     for position, job in enumerate(needed):
         if position % shard[1] == shard[0] - 1 and not ensure_pretrained(job, device, progress, echo):
             echo(f"pretrain {job.name}: done already, skipped")
-    for position, config in enumerate(grid):
+    for position, (config, key) in enumerate(zip(grid, keys, strict=True)):
         if position % shard[1] != shard[0] - 1:
             continue
+        if finished(key):
+            echo(f"{config.name}: done already, skipped")
+            continue
+        if (job := job_of(config, jobs)) is not None:
+            ensure_pretrained(job, device, progress, echo)  # another shard's, not finished yet
+        echo(f"{config.name}: training")
+        run_dir = fit(config, progress)
+        archive_run(run_dir, archive / config.run_name)
+        rows = add_result(results_path, result_row(config, run_dir, key, version, machine, command))
+        done = {r["key"]: r.get("code", "") for r in rows}
+    with file_lock(results_path):
+        results_path.with_suffix(".md").write_text(results_markdown(read_results(results_path)))
+    write_tables(spec, grid, results_path, archive, echo)
+    return results_path
+
+
+def cell_keys(grid: list, jobs: dict) -> list[str]:
+    """Each cell's key, preparing (or finding) the data cache once per dataset and settings."""
+    from ecglab.data import get_reader
+    from ecglab.data.cache import PrepareSettings, default_cache_dir, prepare
+
+    manifests = {}
+    keys = []
+    for config in grid:
         settings = PrepareSettings(
             config.fs, config.seconds, config.filter, config.val_fold, config.test_fold
         )
         cache = Path(config.cache) if config.cache else default_cache_dir(config.dataset, settings)
-        manifest, _ = prepare(get_reader(config.dataset, config.root, config.fs), cache, settings)
+        where = (config.dataset, config.root, config.fs, cache)
+        if where not in manifests:
+            manifests[where] = prepare(get_reader(config.dataset, config.root, config.fs), cache, settings)[0]
         job = job_of(config, jobs)
-        key = cell_key(config, manifest["inputs_hash"], code, job and job.config)
-        if key in done:
-            echo(f"{config.name}: done already, skipped")
-            continue
-        if job is not None:
-            ensure_pretrained(job, device, progress, echo)  # another shard's, not finished yet
-        echo(f"{config.name}: training")
-        run_dir = fit(config, progress)
-        rows = add_result(results_path, result_row(config, run_dir, key, version, machine, command))
-        done = {r["key"] for r in rows}
-    with file_lock(results_path):
-        results_path.with_suffix(".md").write_text(results_markdown(read_results(results_path)))
-    write_tables(spec, grid, results_path, echo)
-    return results_path
+        keys.append(cell_key(config, manifests[where]["inputs_hash"], job and job.config))
+    return keys
 
 
-def write_tables(spec: dict, grid: list, results_path: Path, echo=print) -> None:
-    """Each writer named in the spec's `tables` turns the grid's run folders into a markdown page
-    beside the results table (`<results stem>_<writer>.md`)."""
+def write_tables(spec: dict, grid: list, results_path: Path, archive: Path, echo=print) -> None:
+    """Each writer named in the spec's `tables` turns the grid's run folders (this machine's, else
+    those archived by earlier sessions) into a markdown page beside the results table
+    (`<results stem>_<writer>.md`)."""
     from ecglab.train.tables import get_writer
 
     for name in spec.get("tables") or []:
-        runs = [(config, Path(config.out) / config.run_name) for config in grid]
-        runs = [(config, run) for config, run in runs if (run / "metrics.json").is_file()]
+        runs = [(config, run_folder(config, archive)) for config in grid]
+        runs = [(config, run) for config, run in runs if run is not None]
         path = results_path.with_name(f"{results_path.stem}_{name}.md")
         path.write_text(get_writer(name)(runs))
         echo(f"{path} written")

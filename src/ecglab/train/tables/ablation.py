@@ -58,7 +58,7 @@ def ablation_tables(runs: list[tuple[object, Path]]) -> str:
     """One section per (dataset, task, budget), one table per ablation of the notes."""
     groups: dict[tuple, list[dict]] = {}
     for config, run_dir in runs:
-        row = result_row(config, run_dir, key="", version="", machine="", command="")
+        row = result_row(config, run_dir, key="", version=("", ""), machine="", command="")
         row |= {"run_dir": run_dir, "resamples": 50 if config.dry_run else config.bootstrap}
         groups.setdefault((row["dataset"], row["task"], config.max_minutes), []).append(row)
     out = ["# InceptionFormer ablations", ""]
