@@ -34,11 +34,11 @@ def test_spec_lists_every_variant_in_a_table_with_seeds_and_full_scale():
         seeds[(model_label(config), config.task)].add(config.seed)
     assert seeds[(REFERENCE, "rhythm")] == {0, 1} and seeds[("inceptionformer_sr", "rhythm")] == {0}
     assert {c.task for c in grid} == {"rhythm", "superdiagnostic"}
-    assert {(c.max_minutes, c.threads) for c in grid} == {(15, 1)}
+    assert {(c.max_minutes, c.epochs, c.threads) for c in grid} == {(None, 8, 1)}  # equal epochs, any machine
     full = list(cells(spec, SPEC, full=True))
     assert {(c.max_minutes, c.epochs, c.step_size) for c in full} == {(None, 50, 20)}
     step = next(c for c in grid if model_label(c) == "inceptionformer-steplr")
-    assert step.scheduler == "step" and step.step_size == 2
+    assert step.scheduler == "step" and step.step_size == 3
 
 
 def test_item_seeds_must_be_integers(tmp_path):
@@ -60,7 +60,7 @@ def test_dry_run_of_two_variants_writes_the_ablation_page(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.count(": training") == 2
     page = (tmp_path / "runs/bench/ablation-dry-run/results_ablation.md").read_text()
-    assert "## ptbxl · rhythm · 15-minute budget" in page
+    assert "## ptbxl · rhythm · 8 epochs" in page
     assert f"No `{REFERENCE}` run in this group" in page
     for title in ("Depths and widths", "Baselines"):
         assert f"### {title}" in page

@@ -55,15 +55,16 @@ HEADER = [
 
 @register_tables("ablation")
 def ablation_tables(runs: list[tuple[object, Path]]) -> str:
-    """One section per (dataset, task, budget), one table per ablation of the notes."""
+    """One section per (dataset, task, budget: minutes, else epochs), one table per ablation of the notes."""
     groups: dict[tuple, list[dict]] = {}
     for config, run_dir in runs:
         row = result_row(config, run_dir, key="", version=("", ""), machine="", command="")
         row |= {"run_dir": run_dir, "resamples": 50 if config.dry_run else config.bootstrap}
-        groups.setdefault((row["dataset"], row["task"], config.max_minutes), []).append(row)
+        budget = f"{config.max_minutes:g}-minute budget" if config.max_minutes else f"{config.epochs} epochs"
+        groups.setdefault((row["dataset"], row["task"], budget), []).append(row)
     out = ["# InceptionFormer ablations", ""]
     for (dataset, task, budget), group in groups.items():
-        out += [f"## {dataset} · {task}" + (f" · {budget:g}-minute budget" if budget else ""), ""]
+        out += [f"## {dataset} · {task} · {budget}", ""]
         references = sorted((r for r in group if r["model"] == REFERENCE), key=lambda r: r["seed"])
         if not references:
             out += [f"No `{REFERENCE}` run in this group: differences are not paired.", ""]
