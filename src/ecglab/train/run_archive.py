@@ -1,7 +1,7 @@
 """A bench cell's run folder, slimmed to what its tables and paired comparisons read, kept beside the
 results table so a grid can span sessions and machines.
 
-A grid of 15-minute cells can take more sessions than a machine lives; its rows survive in the
+A grid can take more sessions than a machine lives; its rows survive in the
 results table, but the paired comparisons and the spec's tables read run folders (metrics,
 history, recipe, checkpoint metadata, record-level predictions). `archive_run` keeps those files
 (about 20 kB a cell) under `<results folder>/archive/<spec stem>/<run name>/`, without the weights
@@ -20,6 +20,8 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+
+from ecglab.atomic import file_lock
 
 # What a table or a paired comparison reads of a run folder; never weights or labels.
 ARCHIVED = ("config.yaml", "history.csv", "log.txt", "metrics.json", "checkpoint/config.json",
@@ -102,7 +104,8 @@ def run_folder(config, archive: Path | None) -> Path | None:
     if archived is None or not (archived / "metrics.json").is_file():
         return None
     restored = Path(config.out) / ".archived" / config.run_name
-    fresh = (restored / "metrics.json").is_file() and filecmp.cmp(
-        restored / "metrics.json", archived / "metrics.json"
-    )
-    return restored if fresh else restore_run(archived, restored, config)
+    with file_lock(restored):  # bench shards may write their tables at the same time
+        fresh = (restored / "metrics.json").is_file() and filecmp.cmp(
+            restored / "metrics.json", archived / "metrics.json", shallow=False
+        )
+        return restored if fresh else restore_run(archived, restored, config)
