@@ -270,7 +270,7 @@ def test_archived_runs_stand_in_for_run_folders_on_another_machine(tmp_path):
         "set": {"root": str(root), "cache": str(tmp_path / "cache"), "epochs": 1, "batch_size": 16,
                 "crop_seconds": 2.5, "bootstrap": 50, "threads": 1},
         "models": ["fcn_wang"], "datasets": [{"dataset": "ptbxl", "task": "rhythm"}],
-        "out": str(tmp_path / "runs"), "results": str(tmp_path / "tables/results.csv"),
+        "out": str(tmp_path / "runs"), "results": str(tmp_path / "tables/results.csv"), "tables": ["ablation"],
     }))  # fmt: skip
     run_cli("bench", str(spec_path))
     (config,) = cells(read_spec(spec_path), spec_path)
@@ -282,6 +282,10 @@ def test_archived_runs_stand_in_for_run_folders_on_another_machine(tmp_path):
     assert kept == sorted([*ARCHIVED, "labels.json"])  # no weights, no labels
     true = {split: np.load(run / f"predictions/{split}_true.npy") for split in ("val", "test")}
     shutil.rmtree(run)  # another machine: the table and the archive, no run folder
+    (tmp_path / "tables/results_ablation.md").unlink()
+    tables = run_cli("bench", str(spec_path), "--tables-only")
+    assert ": training" not in tables.stdout and "done already" not in tables.stdout
+    assert "| fcn_wang | 0 |" in (tmp_path / "tables/results_ablation.md").read_text()  # from the archive
     restored = run_folder(config, archived.parent)
     assert restored == tmp_path / "runs/grid/.archived" / config.run_name
     for split in ("val", "test"):

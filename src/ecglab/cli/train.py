@@ -141,6 +141,9 @@ def bench(
     rerun_stale: bool = typer.Option(
         False, "--rerun-stale", help="also run again the finished cells measured with other package code"
     ),
+    tables_only: bool = typer.Option(
+        False, "--tables-only", help="train nothing: write the spec's tables from the cells finished so far"
+    ),
 ) -> None:
     """Train and evaluate every cell of a grid not yet in its results table; write CSV and markdown."""
     import shlex
@@ -165,6 +168,7 @@ def bench(
                 dry_run=dry_run,
                 device=device,
                 rerun_stale=rerun_stale,
+                tables_only=tables_only,
             )
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))

@@ -361,11 +361,13 @@ def run_bench(
     dry_run: bool = False,
     device: str | None = None,
     rerun_stale: bool = False,
+    tables_only: bool = False,
 ) -> Path:
     """Run every cell not yet in the results table (of this shard, of these models, tasks, seeds
     and label fractions if given), after the pretrainings those cells start from, adding each row
     as it finishes, then write the spec's extra tables. `device` overrides every cell's;
-    `rerun_stale` also runs the finished cells whose rows were measured with other package code."""
+    `rerun_stale` also runs the finished cells whose rows were measured with other package code;
+    `tables_only` runs nothing and writes the tables of the cells finished so far."""
     from ecglab.train.loop import fit
 
     spec_path = Path(spec_path)
@@ -384,8 +386,11 @@ def run_bench(
     if not grid:
         wanted = [f"{field} {', '.join(map(str, values))}" for field, values in filters.items() if values]
         raise ValueError(f"{spec_path}: no cell of {' and '.join(wanted)} in this grid")
-    jobs = pretrain_jobs(spec, spec_path, bench_dir(spec, spec_path, dry_run), full, dry_run)
     archive = archive_root(results_path, spec_path)
+    if tables_only:
+        write_tables(spec, grid, results_path, archive, echo)
+        return results_path
+    jobs = pretrain_jobs(spec, spec_path, bench_dir(spec, spec_path, dry_run), full, dry_run)
     keys = cell_keys(grid, jobs)
     stale = sum(key in done and done[key] != version[1] for key in keys)
     if stale:
