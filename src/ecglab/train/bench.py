@@ -427,18 +427,17 @@ def run_bench(
 def cell_keys(grid: list, jobs: dict) -> list[str]:
     """Each cell's key, preparing (or finding) the data cache once per dataset and settings."""
     from ecglab.data import get_reader
-    from ecglab.data.cache import PrepareSettings, default_cache_dir, prepare
+    from ecglab.data.cache import prepare
+    from ecglab.train.loop import cache_dir_for, cache_settings
 
     manifests = {}
     keys = []
     for config in grid:
-        settings = PrepareSettings(
-            config.fs, config.seconds, config.filter, config.val_fold, config.test_fold
-        )
-        cache = Path(config.cache) if config.cache else default_cache_dir(config.dataset, settings)
+        cache = cache_dir_for(config)
         where = (config.dataset, config.root, config.fs, cache)
         if where not in manifests:
-            manifests[where] = prepare(get_reader(config.dataset, config.root, config.fs), cache, settings)[0]
+            reader = get_reader(config.dataset, config.root, config.fs)
+            manifests[where] = prepare(reader, cache, cache_settings(config))[0]
         job = job_of(config, jobs)
         keys.append(cell_key(config, manifests[where]["inputs_hash"], job and job.config))
     return keys

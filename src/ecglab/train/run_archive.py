@@ -42,13 +42,17 @@ def labels_hash(y: np.ndarray) -> str:
     ).hexdigest()
 
 
+def _copy_archived(source: Path, dest: Path) -> None:
+    for name in ARCHIVED:
+        if (source / name).is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source / name, dest / name)
+
+
 def archive_run(run_dir: Path, dest: Path) -> Path:
     """Copy the archived files of a finished run folder to `dest`, with the hash of its labels."""
     run_dir, dest = Path(run_dir), Path(dest)
-    for name in ARCHIVED:
-        if (run_dir / name).is_file():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(run_dir / name, dest / name)
+    _copy_archived(run_dir, dest)
     hashes = {split: labels_hash(np.load(run_dir / f"predictions/{split}_true.npy")) for split in SPLITS}
     (dest / "labels.json").write_text(json.dumps(hashes, indent=1) + "\n")
     return dest
@@ -74,10 +78,7 @@ def restore_run(archived: Path, dest: Path, config) -> Path:
     labels = split_labels(config)
     tmp = dest.with_name(dest.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    for name in ARCHIVED:
-        if (archived / name).is_file():
-            (tmp / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(archived / name, tmp / name)
+    _copy_archived(archived, tmp)
     for split in SPLITS:
         n = len(np.load(tmp / f"predictions/{split}_probs.npy"))  # a dry run predicts the first records only
         y = labels[split][:n]
