@@ -113,3 +113,37 @@ def stop_at_epoch(n):
         return lambda: None
 
     return bar
+
+
+LEADS_12 = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
+
+
+def finished_run(root, config, y, probs, lead_names=LEADS_12, scores=None):
+    """A finished run folder of `config` by hand (`<root>/<label>-s<seed>`): checkpoint metadata,
+    metrics (test macro AUC from `probs`, `scores` as challenge scores), history and test predictions.
+    Returns (config, folder), as the bench table writers take them."""
+    import json
+    from pathlib import Path
+
+    import numpy as np
+
+    from ecglab.checkpoint_meta import CheckpointMeta
+    from ecglab.evaluate.metrics import roc_auc_score
+
+    run = Path(root) / f"{config.label}-s{config.seed}"
+    (run / "checkpoint").mkdir(parents=True)
+    (run / "predictions").mkdir()
+    meta = CheckpointMeta(model=config.model, num_classes=y.shape[1], in_chans=len(lead_names),
+                          lead_names=tuple(lead_names), classes=tuple(f"c{i}" for i in range(y.shape[1])),
+                          multilabel=True, fs=100, window_samples=250, task="rhythm")  # fmt: skip
+    (run / "checkpoint/config.json").write_text(json.dumps(meta.to_json()))
+    auc = roc_auc_score(y, probs)
+    test = {"macro_auc": {"value": auc, "lo": auc - 0.01, "hi": auc + 0.01},
+            "macro_f1": {"value": 0.5, "lo": 0.4, "hi": 0.6}}  # fmt: skip
+    test |= {name: {"value": v, "lo": v - 0.05, "hi": v + 0.05} for name, v in (scores or {}).items()}
+    challenge = {name: "a challenge score" for name in scores or {}}
+    (run / "metrics.json").write_text(json.dumps({"test": test, "challenge": challenge}))
+    (run / "history.csv").write_text("epoch,seconds\n0,10\n1,12\n")
+    np.save(run / "predictions/test_true.npy", y)
+    np.save(run / "predictions/test_probs.npy", probs)
+    return config, run

@@ -1,7 +1,6 @@
 """The InceptionFormer ablation study: its spec covers every variant, runs as a dry run on the shared
 PTB-XL subset, and its table writer pairs every row with the default model on the same records."""
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -9,16 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ecglab.checkpoint_meta import CheckpointMeta
 from ecglab.evaluate.metrics import roc_auc_score
 from ecglab.models import list_models
 from ecglab.paths import data_root
 from ecglab.train.bench import cells, model_label, read_spec
 from ecglab.train.config import TrainConfig
 from ecglab.train.tables.ablation import REFERENCE, TABLES, ablation_tables
+from helpers import finished_run
 
 SPEC = Path(__file__).resolve().parents[1] / "benchmarks/ablation.yaml"
-LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
 
 
 def test_spec_lists_every_variant_in_a_table_with_seeds_and_full_scale():
@@ -72,23 +70,8 @@ def test_dry_run_of_two_variants_writes_the_ablation_page(tmp_path):
 
 
 def _run(root: Path, label: str, seed: int, y: np.ndarray, probs: np.ndarray) -> tuple[TrainConfig, Path]:
-    """A finished run folder by hand: config, metrics, history and test predictions."""
-    run = root / f"{label}-s{seed}"
-    (run / "checkpoint").mkdir(parents=True)
-    (run / "predictions").mkdir()
-    meta = CheckpointMeta(model="inceptionformer", num_classes=y.shape[1], in_chans=12, lead_names=LEADS,
-                          classes=tuple(f"c{i}" for i in range(y.shape[1])), multilabel=True, fs=100,
-                          window_samples=250, task="rhythm")  # fmt: skip
-    (run / "checkpoint/config.json").write_text(json.dumps(meta.to_json()))
-    auc = roc_auc_score(y, probs)
-    test = {"macro_auc": {"value": auc, "lo": auc - 0.01, "hi": auc + 0.01},
-            "macro_f1": {"value": 0.5, "lo": 0.4, "hi": 0.6}}  # fmt: skip
-    (run / "metrics.json").write_text(json.dumps({"test": test}))
-    (run / "history.csv").write_text("epoch,seconds\n0,10\n1,12\n")
-    np.save(run / "predictions/test_true.npy", y)
-    np.save(run / "predictions/test_probs.npy", probs)
     config = TrainConfig(model="fcn_wang", label=label, seed=seed, max_minutes=15, bootstrap=200)
-    return config, run
+    return finished_run(root, config, y, probs)
 
 
 def test_writer_pairs_each_row_with_the_default_on_the_same_records(tmp_path):

@@ -4,10 +4,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from ecglab.evaluate.metrics import roc_auc_score
 from ecglab.paths import data_root
 from ecglab.train.bench import cells, model_label, read_spec
+from ecglab.train.config import DistillConfig, InitConfig, TrainConfig
+from ecglab.train.tables.distill import distill_tables
+from helpers import finished_run
 
 SPEC = Path(__file__).resolve().parents[1] / "benchmarks/distill.yaml"
 
@@ -68,9 +73,49 @@ def test_dry_run_of_the_rhythm_rows_writes_the_distillation_table(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.count(": training") == 7
     table = (tmp_path / "runs/bench/distill-dry-run/results.md").read_text()
+    page = (tmp_path / "runs/bench/distill-dry-run/results_distill.md").read_text()
+    assert (
+        "## ptbxl · rhythm" in page and "## cinc2017 · rhythm" in page and "cinc2017_score [95% CI]" in page
+    )
+    assert "| mvkt-I-finetuned | 0 | I | finetune from mvkt-I-ptbxl-rhythm-s0 |" in page
     assert "### ptbxl · rhythm" in table and "### cinc2017 · rhythm" in table
     for label in ("teacher-12-lead", "scratch-I", "mvms-I", "mvkt-I", "mvms-I-finetuned", "mvkt-I-finetuned"):
         assert f"| {label} | 0 |" in table, label
     assert (
         not (SPEC.parent / "distill.csv").exists() or "dry" not in (SPEC.parent / "distill.csv").read_text()
     )
+
+
+def test_writer_pairs_students_with_scratch_on_their_lead_and_with_their_teacher(tmp_path):
+    rng = np.random.default_rng(0)
+    y = (rng.random((300, 3)) < 0.3).astype(np.float32)
+    noisy = lambda scale: y + scale * rng.standard_normal(y.shape)  # noqa: E731
+    config = lambda label, **kw: TrainConfig(model="fcn_wang", label=label, bootstrap=200, **kw)  # noqa: E731
+    mvms = DistillConfig(teacher="runs/bench/distill/teacher-12-lead-s0", method="mvms")
+    finetune = InitConfig(path="runs/bench/distill/mvms-I-s0/checkpoint")
+    cinc = tmp_path / "cinc"
+    runs = [
+        finished_run(tmp_path, config("teacher-12-lead"), y, noisy(0.2)),
+        finished_run(tmp_path, config("scratch-I", leads=["I"]), y, noisy(1.0), ["I"]),
+        finished_run(tmp_path, config("mvms-I", leads=["I"], distill=mvms), y, noisy(0.5), ["I"]),
+        finished_run(cinc, config("scratch-I", dataset="cinc2017"), y, noisy(1.0), ["I"], {"cinc2017_score": 0.7}),
+        finished_run(cinc, config("mvms-I-finetuned", dataset="cinc2017", init=finetune), y, noisy(0.6), ["I"],
+                     {"cinc2017_score": 0.8}),
+    ]  # fmt: skip
+    ptbxl, cinc2017 = distill_tables(runs).split("## cinc2017 · rhythm")
+    line = lambda text, label: next(row for row in text.splitlines() if row.startswith(f"| {label} |"))  # noqa: E731
+    teacher, scratch_i, student = (line(ptbxl, label) for label in ("teacher-12-lead", "scratch-I", "mvms-I"))
+    assert "| 12 leads | scratch |" in teacher and teacher.endswith("| – | teacher | – | teacher |")
+    assert (
+        "| I | scratch |" in scratch_i and "| reference | " in scratch_i and scratch_i.endswith("| lower |")
+    )
+    assert "| mvms distillation from teacher-12-lead-s0 |" in student
+    auc = [roc_auc_score(y, np.load(run / "predictions/test_probs.npy")) for _, run in runs[1:3]]
+    assert f"| {auc[1] - auc[0]:+.4f} [" in student
+    assert student.count("| higher |") == 1 and student.endswith(
+        "| lower |"
+    )  # above scratch, below the teacher
+    assert "cinc2017_score [95% CI]" in cinc2017 and "cinc2017_score" not in ptbxl
+    finetuned = line(cinc2017, "mvms-I-finetuned")
+    assert "| finetune from mvms-I-s0 |" in finetuned and "| 0.8000 [0.7500, 0.8500] |" in finetuned
+    assert "| higher |" in finetuned and finetuned.endswith("| no teacher on these records |  |")

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ecglab.evaluate.paired import run_difference, verdict
-from ecglab.train.bench import result_row
 from ecglab.train.tables import register_tables
+from ecglab.train.tables.common import bench_row, ci, paired_cell
 
 REFERENCE = "inceptionformer"
 
@@ -58,8 +57,7 @@ def ablation_tables(runs: list[tuple[object, Path]]) -> str:
     """One section per (dataset, task, budget: minutes, else epochs), one table per ablation of the notes."""
     groups: dict[tuple, list[dict]] = {}
     for config, run_dir in runs:
-        row = result_row(config, run_dir, key="", version=("", ""), machine="", command="")
-        row |= {"run_dir": run_dir, "resamples": 50 if config.dry_run else config.bootstrap}
+        row = bench_row(config, run_dir)
         budget = f"{config.max_minutes:g}-minute budget" if config.max_minutes else f"{config.epochs} epochs"
         groups.setdefault((row["dataset"], row["task"], budget), []).append(row)
     out = ["# InceptionFormer ablations", ""]
@@ -91,19 +89,9 @@ def _reference(references: list[dict], row: dict) -> dict | None:
 
 
 def _line(row: dict, reference: dict | None) -> str:
-    if reference is None:
-        paired = "no reference run | "
-    elif reference is row:
-        paired = "reference | "
-    else:
-        value, lo, hi = run_difference(row["run_dir"], reference["run_dir"], row["resamples"])
-        seed = "" if reference["seed"] == row["seed"] else f" (seed {reference['seed']})"
-        paired = f"{value:+.4f} [{lo:+.4f}, {hi:+.4f}]{seed} | {verdict(lo, hi)}"
+    seed = "" if reference is None or reference["seed"] == row["seed"] else f" (seed {reference['seed']})"
+    paired = paired_cell(row, reference, seed)[0]
     return (
         f"| {row['model']} | {row['seed']} | {row['params'] / 1e6:.2f} M | {row['macs'] / 1e6:.0f} M "
-        f"| {row['seconds_per_epoch']} | {_ci(row, 'macro_auc')} | {_ci(row, 'macro_f1')} | {paired} |"
+        f"| {row['seconds_per_epoch']} | {ci(row, 'macro_auc')} | {ci(row, 'macro_f1')} | {paired} |"
     )
-
-
-def _ci(row: dict, key: str) -> str:
-    return f"{row[key]:.4f} [{row[key + '_lo']:.4f}, {row[key + '_hi']:.4f}]"

@@ -15,9 +15,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ecglab.evaluate.paired import run_difference, verdict
+from ecglab.evaluate.paired import verdict
 from ecglab.train.config import RANDOM_ENCODER
 from ecglab.train.tables import register_tables
+from ecglab.train.tables.common import interval, paired_cell
 
 SCRATCH, RANDOM = "scratch", "random init"
 
@@ -55,20 +56,6 @@ def _find(rows: list[dict], like: dict, method: str, evaluation: str) -> dict | 
         (r for r in rows if r["method"] == method and r["evaluation"] == evaluation
          and all(r[k] == like[k] for k in same)), None,
     )  # fmt: skip
-
-
-def _paired(row: dict, reference: dict | None) -> tuple[str, tuple | None]:
-    """The table cell of `row` minus `reference`, and (value, lo, hi) when both exist."""
-    if reference is None:
-        return "no reference run | ", None
-    if reference is row:
-        return "reference | ", None
-    value, lo, hi = run_difference(row["run_dir"], reference["run_dir"], row["resamples"])
-    return f"{value:+.4f} [{lo:+.4f}, {hi:+.4f}] | {verdict(lo, hi)}", (value, lo, hi)
-
-
-def _ci(auc: dict) -> str:
-    return f"{auc['value']:.4f} [{auc['lo']:.4f}, {auc['hi']:.4f}]"
 
 
 def _name(key: tuple) -> str:
@@ -115,8 +102,8 @@ def _grid(group: list[dict], tasks: list[str], method: str, evaluation: str, ver
             if row is None:
                 line += " – | – | – |"
                 continue
-            cell, result = _paired(row, _find(group, row, method, evaluation))
-            line += f" {_ci(row['auc'])} | {cell} |"
+            cell, result = paired_cell(row, _find(group, row, method, evaluation))
+            line += f" {interval(row['auc'])} | {cell} |"
             if result is not None:
                 verdicts.setdefault(task, []).append((verdict(*result[1:]), _name(key), result))
         lines.append(line)
