@@ -10,6 +10,7 @@ from ecglab.checkpoint_meta import CheckpointMeta
 from ecglab.models import create_model
 from ecglab.pretrain.config import from_dict as pretrain_recipe
 from ecglab.pretrain.run import pretrain
+from ecglab.pretrain.transfer import estimate_norm_statistics
 from ecglab.train.checkpoint import save_checkpoint
 from ecglab.train.config import load_config
 from ecglab.train.distributed import World
@@ -121,3 +122,46 @@ def test_init_modes_that_say_nothing_clear_are_refused():
         from_dict({"init": {"mode": "linear"}})
     with pytest.raises(ValueError, match="path: random with mode: finetune is training from scratch"):
         from_dict({"init": {"path": "random"}})
+
+
+def test_norm_statistics_are_estimated_from_the_batches_and_nothing_else_moves():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv1d(2, 3, 5), torch.nn.BatchNorm1d(3), torch.nn.Dropout(0.5))
+    model.train()
+    weights = {
+        k: v.clone() for k, v in model.state_dict().items() if "running" not in k and "num_batches" not in k
+    }
+    x = 3 + 2 * torch.randn(8, 2, 50)
+    rng = torch.get_rng_state()
+    assert estimate_norm_statistics(model, [x]) == 1
+    conv = model[0](x).transpose(0, 1).reshape(3, -1)
+    norm = model[1]
+    assert torch.allclose(norm.running_mean, conv.mean(1), atol=1e-5)
+    assert torch.allclose(norm.running_var, conv.var(1), rtol=1e-4)  # unbiased, as BatchNorm keeps it
+    assert torch.equal(torch.get_rng_state(), rng)  # the dropout drew nothing
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in weights.items())
+    assert model.training and norm.training and norm.momentum == 0.1
+
+
+def test_a_random_encoder_run_keeps_its_initial_weights_with_its_training_windows_statistics(
+    pretrained, tmp_path
+):
+    """`init: {path: random, mode: linear}`: PyTorch's default statistics (mean 0, variance 1) would leave
+    the frozen network unnormalised; the run estimates them on its training windows first and logs it."""
+    root, _ = pretrained
+    init = {"path": "random", "mode": "linear"}
+    recipe = write_config(
+        tmp_path / "r.yaml", root / "ptbxl", tmp_path, init=init, name="random", bootstrap=20
+    )
+    run_cli("train", str(recipe), "--dry-run", env={"ECGLAB_CACHE": str(tmp_path / "cache")})
+    log = (tmp_path / "runs/random/log.txt").read_text()
+    assert "random encoder: BatchNorm statistics of" in log and "estimated on" in log
+    trained = load_file(tmp_path / "runs/random/checkpoint/model.safetensors")
+    config = load_config(recipe)
+    torch.manual_seed(config.seed)
+    classes = json.loads((tmp_path / "runs/random/checkpoint/config.json").read_text())["num_classes"]
+    fresh = create_model(config.model, classes, 12).state_dict()
+    means = [k for k in fresh if k.endswith("running_mean")]
+    assert means and all(not torch.equal(trained[k], fresh[k]) for k in means)
+    weights = [k for k in _encoder(fresh) if "running" not in k and "num_batches" not in k]
+    assert all(torch.equal(trained[k], fresh[k]) for k in weights)

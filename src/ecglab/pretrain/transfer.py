@@ -5,6 +5,7 @@ from __future__ import annotations
 import types
 from pathlib import Path
 
+import torch
 import torch.nn as nn
 
 from ecglab.train.config import RANDOM_ENCODER
@@ -80,6 +81,36 @@ def start_from(model: nn.Module, init, model_name: str, in_chans: int) -> nn.Mod
     if init.path != RANDOM_ENCODER:
         load_pretrained_encoder(model, init.path, model_name, in_chans)
     return freeze_encoder(model) if init.mode == "linear" else model
+
+
+@torch.no_grad()
+def estimate_norm_statistics(model: nn.Module, batches) -> int:
+    """Estimate every BatchNorm's running mean and variance of `model` afresh from `batches` of
+    inputs (a cumulative average; labels unused, no weight changes, every other module in eval mode
+    so no dropout is drawn). Returns the number of BatchNorm layers.
+
+    The random-encoder baseline needs it: PyTorch starts running statistics at mean 0 and variance 1,
+    which leaves a frozen random network unnormalised. resnet1d_wang's pooled features then vary about
+    20x less between windows than a pretrained encoder's (whose statistics come from its pool), and a
+    linear head at the recipe's learning rate barely moves. With the training windows' statistics the
+    baseline differs from a pretrained encoder in its learned weights only.
+    """
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    modes = {m: m.training for m in model.modules()}
+    momenta = {m: m.momentum for m in norms}
+    nn.Module.train(model, False)
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None
+        norm.train(True)
+    device = next(model.parameters()).device
+    for x in batches if norms else ():
+        model(x.to(device))
+    for module, training in modes.items():
+        module.training = training
+    for norm, momentum in momenta.items():
+        norm.momentum = momentum
+    return len(norms)
 
 
 def param_groups(model: nn.Module, lr: float, encoder_lr_scale: float = 1.0) -> list[dict]:

@@ -24,10 +24,10 @@ from ecglab.distill.teacher import load_teacher, teacher_folder
 from ecglab.evaluate.calibration import negative_log_likelihood, record_probabilities
 from ecglab.models import create_model
 from ecglab.models._output import split_output
-from ecglab.pretrain.transfer import param_groups, start_from
+from ecglab.pretrain.transfer import estimate_norm_statistics, param_groups, start_from
 from ecglab.train.augment import Augment
 from ecglab.train.checkpoint import load_state, save_checkpoint, save_state
-from ecglab.train.config import TrainConfig
+from ecglab.train.config import RANDOM_ENCODER, TrainConfig
 from ecglab.train.distributed import (
     World,
     close_world,
@@ -198,6 +198,8 @@ def _fit(config: TrainConfig, world: World, progress) -> Path:
         f"{world.size} process(es) on {world.device}"
     )
     run.log(data.subset.describe())
+    if config.init.path == RANDOM_ENCODER and not resuming:
+        random_encoder_statistics(config, data, parts.model, world, run)
     for epoch in range(state.start_epoch, state.epochs):
         if state.finished(epoch, config):
             break
@@ -206,6 +208,22 @@ def _fit(config: TrainConfig, world: World, progress) -> Path:
         finish(run, parts.model, data.eval_sets, data.task.multilabel, config, world.device)
     world.barrier()
     return run.dir
+
+
+def random_encoder_statistics(
+    config: TrainConfig, data: Data, model: nn.Module, world: World, run: Run
+) -> None:
+    """The random-encoder baseline's BatchNorm statistics, from one pass over the training windows
+    (`estimate_norm_statistics`: a pretrained encoder brings those of its pool)."""
+    leads = data.lead_index if config.distill.teacher else slice(None)  # the set holds every lead then
+    batches = (
+        x[:, leads] for x, _ in data_loader(data.train, config.batch_size, world.device, config.workers)
+    )
+    count = estimate_norm_statistics(model, batches)
+    if count:
+        run.log(
+            f"random encoder: BatchNorm statistics of {count} layers estimated on {len(data.train)} training windows"
+        )
 
 
 def check_execution(config: TrainConfig, world: World) -> None:
