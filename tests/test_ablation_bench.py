@@ -97,6 +97,10 @@ def test_writer_pairs_each_row_with_the_default_on_the_same_records(tmp_path):
     assert "| inceptionformer_sr | 0 |" in page and "| not distinguishable |" in page
     assert "### Other runs" in page and "| my-experiment | 0 |" in page
     assert "| 11.0 |" in better  # seconds per epoch from history.csv
+    summary = page[page.index(f"### Summary: every variant against {REFERENCE}") :].splitlines()
+    assert summary[2].startswith("- higher: inceptionformer_serial (seed 0) +")
+    assert summary[3].startswith("- lower: inceptionformer_serial (seed 1 against seed 0) -")
+    assert summary[4].startswith("- not distinguishable: inceptionformer_sr (seed 0) ")
     other_records = _run(tmp_path / "other", "inceptionformer_se", 0, y[:-1], reference[:-1])
     with pytest.raises(ValueError, match="other test records"):
         ablation_tables([runs[0], other_records])

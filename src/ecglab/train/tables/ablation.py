@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ecglab.train.tables import register_tables
-from ecglab.train.tables.common import bench_row, ci, paired_cell
+from ecglab.train.tables.common import bench_row, ci, paired_cell, verdict_lines
 
 REFERENCE = "inceptionformer"
 
@@ -66,11 +66,19 @@ def ablation_tables(runs: list[tuple[object, Path]]) -> str:
         references = sorted((r for r in group if r["model"] == REFERENCE), key=lambda r: r["seed"])
         if not references:
             out += [f"No `{REFERENCE}` run in this group: differences are not paired.", ""]
+        compared: dict[str, tuple] = {}
         for title, labels in [*TABLES.items(), ("Other runs", None)]:
             rows = _table_rows(group, labels)
             if any(row["model"] != REFERENCE for row in rows):  # a table of the reference alone says nothing
                 out += [f"### {title}", "", *HEADER]
-                out += [_line(row, _reference(references, row)) for row in rows] + [""]
+                out += [_line(row, _reference(references, row), compared) for row in rows] + [""]
+        if compared:
+            out += [
+                f"### Summary: every variant against {REFERENCE}",
+                "",
+                *verdict_lines(list(compared.items())),
+                "",
+            ]
     return "\n".join(out)
 
 
@@ -88,9 +96,13 @@ def _reference(references: list[dict], row: dict) -> dict | None:
     return (same_seed or references or [None])[0]
 
 
-def _line(row: dict, reference: dict | None) -> str:
+def _line(row: dict, reference: dict | None, compared: dict[str, tuple]) -> str:
+    """The row's table line; its paired difference, if any, joins `compared` under its name and seed."""
     seed = "" if reference is None or reference["seed"] == row["seed"] else f" (seed {reference['seed']})"
-    paired = paired_cell(row, reference, seed)[0]
+    paired, result = paired_cell(row, reference, seed)
+    if result is not None:
+        against = f" against seed {reference['seed']}" if seed else ""
+        compared[f"{row['model']} (seed {row['seed']}{against})"] = result
     return (
         f"| {row['model']} | {row['seed']} | {row['params'] / 1e6:.2f} M | {row['macs'] / 1e6:.0f} M "
         f"| {row['seconds_per_epoch']} | {ci(row, 'macro_auc')} | {ci(row, 'macro_f1')} | {paired} |"

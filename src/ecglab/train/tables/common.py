@@ -35,3 +35,14 @@ def paired_cell(row: dict, reference: dict | None, note: str = "") -> tuple[str,
         return "reference | ", None
     value, lo, hi = run_difference(row["run_dir"], reference["run_dir"], row["resamples"])
     return f"{value:+.4f} [{lo:+.4f}, {hi:+.4f}]{note} | {verdict(lo, hi)}", (value, lo, hi)
+
+
+def verdict_lines(items: list[tuple[str, tuple]]) -> list[str]:
+    """One markdown line per verdict (higher, lower, not distinguishable) naming each comparison of
+    `items`, (name, (value, lo, hi)) pairs of a paired difference, with its interval."""
+    lines = []
+    for word in ("higher", "lower", "not distinguishable"):
+        named = [f"{name} {value:+.4f} [{lo:+.4f}, {hi:+.4f}]" for name, (value, lo, hi) in items
+                 if verdict(lo, hi) == word]  # fmt: skip
+        lines.append(f"- {word}: " + ("; ".join(named) if named else "none"))
+    return lines

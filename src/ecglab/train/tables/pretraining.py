@@ -15,10 +15,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ecglab.evaluate.paired import verdict
 from ecglab.train.config import RANDOM_ENCODER
 from ecglab.train.tables import register_tables
-from ecglab.train.tables.common import interval, paired_cell
+from ecglab.train.tables.common import interval, paired_cell, verdict_lines
 
 SCRATCH, RANDOM = "scratch", "random init"
 
@@ -71,7 +70,7 @@ def pretraining_tables(runs: list) -> str:
     for dataset in dict.fromkeys(r["dataset"] for r in rows):
         group = [r for r in rows if r["dataset"] == dataset]
         tasks = list(dict.fromkeys(r["task"] for r in group))
-        verdicts: dict[str, list[tuple[str, str, tuple]]] = {}
+        verdicts: dict[str, list[tuple[str, tuple]]] = {}
         out += [f"## {dataset}", "", "### Against supervised training from scratch", ""]
         out += _grid(group, tasks, SCRATCH, "supervised", verdicts)
         linear = [r for r in group if r["evaluation"] == "linear"]
@@ -105,7 +104,7 @@ def _grid(group: list[dict], tasks: list[str], method: str, evaluation: str, ver
             cell, result = paired_cell(row, _find(group, row, method, evaluation))
             line += f" {interval(row['auc'])} | {cell} |"
             if result is not None:
-                verdicts.setdefault(task, []).append((verdict(*result[1:]), _name(key), result))
+                verdicts.setdefault(task, []).append((_name(key), result))
         lines.append(line)
     return lines + [""]
 
@@ -118,13 +117,5 @@ def _summary(verdicts: dict) -> list[str]:
     """Per task, the comparisons with scratch grouped by verdict."""
     out = []
     for task, items in verdicts.items():
-        out += [f"### Summary: {task}, against scratch", ""]
-        for word in ("higher", "lower", "not distinguishable"):
-            named = [
-                f"{name} {value:+.4f} [{lo:+.4f}, {hi:+.4f}]"
-                for w, name, (value, lo, hi) in items
-                if w == word
-            ]
-            out.append(f"- {word}: " + ("; ".join(named) if named else "none"))
-        out.append("")
+        out += [f"### Summary: {task}, against scratch", "", *verdict_lines(items), ""]
     return out
