@@ -8,10 +8,11 @@ from safetensors.torch import load_file
 
 from ecglab.checkpoint_meta import CheckpointMeta
 from ecglab.models import create_model
+from ecglab.models.layers.heads import LinearProbe
 from ecglab.pretrain.config import from_dict as pretrain_recipe
 from ecglab.pretrain.run import pretrain
-from ecglab.pretrain.transfer import estimate_norm_statistics
-from ecglab.train.checkpoint import save_checkpoint
+from ecglab.pretrain.transfer import estimate_norm_statistics, freeze_encoder
+from ecglab.train.checkpoint import load_checkpoint, save_checkpoint
 from ecglab.train.config import load_config
 from ecglab.train.distributed import World
 from ecglab.train.loop import build_datasets, build_model_and_optimizer, train_one_epoch
@@ -165,3 +166,30 @@ def test_a_random_encoder_run_keeps_its_initial_weights_with_its_training_window
     assert means and all(not torch.equal(trained[k], fresh[k]) for k in means)
     weights = [k for k in _encoder(fresh) if "running" not in k and "num_batches" not in k]
     assert all(torch.equal(trained[k], fresh[k]) for k in weights)
+
+
+def test_linear_evaluation_probes_standardised_features_and_its_checkpoint_loads(tmp_path):
+    """MAE's linear probe: frozen features standardised (BatchNorm, no affine), then the linear layer.
+    A plain linear layer under Adam mostly learns the features' offset (resnet1d_wang's pooled features:
+    mean 0.46, spread 0.13); the checkpoint says `linear_probe`, so it loads as it trained."""
+    torch.manual_seed(0)
+    model = freeze_encoder(create_model("resnet1d_wang", 3, 12, head="avg", drop_rate=0.0))
+    learning = [name for name, p in model.named_parameters() if p.requires_grad]
+    assert isinstance(model.head.fc, LinearProbe) and learning == ["head.fc.fc.weight", "head.fc.fc.bias"]
+    x = torch.randn(32, 12, 250)
+    model.train()
+    model(x)
+    with torch.no_grad():
+        features = model.head(model.forward_features(x), pre_logits=True)
+    probe = model.head.fc.norm
+    assert torch.allclose(probe.running_mean, 0.1 * features.mean(0), atol=1e-6)  # one step of momentum 0.1
+    meta = CheckpointMeta(model="resnet1d_wang", model_kwargs={"head": "avg", "drop_rate": 0.0}, num_classes=3,
+                          in_chans=12, lead_names=tuple(f"L{i}" for i in range(12)), classes=("a", "b", "c"),
+                          multilabel=True, fs=100, window_samples=250, linear_probe=True)  # fmt: skip
+    save_checkpoint(tmp_path / "probe", model, meta)
+    loaded, loaded_meta = load_checkpoint(tmp_path / "probe")
+    assert loaded_meta.linear_probe and isinstance(loaded.head.fc, LinearProbe)
+    assert torch.equal(loaded(x), model.eval()(x))
+    plain = json.loads((tmp_path / "probe/config.json").read_text())
+    del plain["linear_probe"]  # a checkpoint written before the key: a plain linear head
+    assert not CheckpointMeta.from_json(plain).linear_probe

@@ -50,6 +50,7 @@ class CheckpointMeta:
     weights_sha256: str | None = None  # of model.safetensors, checked at load when present
     label_fraction: float | None = None  # the share of the training labels it learnt from
     train_records: int | None = None  # how many training records that was
+    linear_probe: bool = False  # linear evaluation: the head's classifier is a LinearProbe
     format: int = FORMAT
 
     def __post_init__(self):

@@ -5,9 +5,11 @@ from __future__ import annotations
 import types
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn as nn
 
+from ecglab.models.layers.heads import LinearProbe, add_linear_probe
 from ecglab.train.config import RANDOM_ENCODER
 
 
@@ -18,7 +20,8 @@ def _train_head_only(model: nn.Module, mode: bool = True) -> nn.Module:
 
 
 def freeze_encoder(model: nn.Module) -> nn.Module:
-    """Freeze everything but `model.head`, and keep the encoder in eval mode from now on.
+    """Freeze everything but `model.head`, keep the encoder in eval mode from now on, and make the
+    head's classifier a linear probe (`add_linear_probe`: standardised features, then linear).
 
     Gradients stop at the head, and `model.train()` trains the head only, so the encoder's
     normalisation statistics and dropout stay as in evaluation: the encoder is a fixed feature
@@ -32,6 +35,7 @@ def freeze_encoder(model: nn.Module) -> nn.Module:
         )
     for name, param in model.named_parameters():
         param.requires_grad_(name.startswith("head."))
+    add_linear_probe(model)
     model.train = types.MethodType(_train_head_only, model)
     return model.train(model.training)
 
@@ -89,11 +93,10 @@ def estimate_norm_statistics(model: nn.Module, batches) -> int:
     inputs (a cumulative average; labels unused, no weight changes, every other module in eval mode
     so no dropout is drawn). Returns the number of BatchNorm layers.
 
-    The random-encoder baseline needs it: PyTorch starts running statistics at mean 0 and variance 1,
-    which leaves a frozen random network unnormalised. resnet1d_wang's pooled features then vary about
-    20x less between windows than a pretrained encoder's (whose statistics come from its pool), and a
-    linear head at the recipe's learning rate barely moves. With the training windows' statistics the
-    baseline differs from a pretrained encoder in its learned weights only.
+    The random-encoder baseline's: PyTorch starts running statistics at mean 0 and variance 1, which
+    leaves a frozen random network unnormalised (resnet1d_wang's pooled features then vary about 20x
+    less between windows than a pretrained encoder's, whose statistics come from its pool). With the
+    training windows' statistics it differs from a pretrained encoder in its learned weights only.
     """
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     modes = {m: m.training for m in model.modules()}
@@ -111,6 +114,24 @@ def estimate_norm_statistics(model: nn.Module, batches) -> int:
     for norm, momentum in momenta.items():
         norm.momentum = momentum
     return len(norms)
+
+
+@torch.no_grad()
+def start_at_label_prior(model: nn.Module, y: np.ndarray, multilabel: bool) -> bool:
+    """Set a linear probe's bias to the training labels' log-odds (multi-label) or log-frequencies
+    (one class per record); True if the model has a probe.
+
+    The probe then starts where an intercept-only logistic regression ends, and its weights learn
+    only what the features add: at the recipe's learning rate a bias that starts at 0 takes most of
+    a short run to reach the rare classes' log-odds (about -4 for a class in 2% of the records).
+    """
+    probe = getattr(getattr(model, "head", None), "fc", None)
+    if not isinstance(probe, LinearProbe):
+        return False
+    share = np.clip(np.asarray(y, dtype=np.float64).mean(0), 1e-4, 1 - 1e-4)
+    bias = np.log(share / (1 - share)) if multilabel else np.log(share)
+    probe.fc.bias.copy_(torch.as_tensor(bias, dtype=probe.fc.bias.dtype))
+    return True
 
 
 def param_groups(model: nn.Module, lr: float, encoder_lr_scale: float = 1.0) -> list[dict]:

@@ -20,6 +20,7 @@ from safetensors.torch import save_file
 from ecglab.atomic import atomic_path, write_text
 from ecglab.checkpoint_meta import CheckpointMeta, read_meta
 from ecglab.models import create_model
+from ecglab.models.layers.heads import add_linear_probe
 
 MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
@@ -96,9 +97,10 @@ def calibrated(model: torch.nn.Module, meta: CheckpointMeta) -> torch.nn.Module:
 
 def _build(meta: CheckpointMeta, config_path: Path) -> torch.nn.Module:
     try:
-        return create_model(
+        model = create_model(
             meta.model, num_classes=meta.num_classes, in_chans=meta.in_chans, **meta.model_kwargs
         )
+        return add_linear_probe(model) if meta.linear_probe else model
     except (TypeError, ValueError) as exc:  # an unknown model name, or arguments it does not take
         raise ValueError(f"{config_path}: cannot build model {meta.model!r}: {exc}") from None
 

@@ -24,7 +24,7 @@ from ecglab.distill.teacher import load_teacher, teacher_folder
 from ecglab.evaluate.calibration import negative_log_likelihood, record_probabilities
 from ecglab.models import create_model
 from ecglab.models._output import split_output
-from ecglab.pretrain.transfer import estimate_norm_statistics, param_groups, start_from
+from ecglab.pretrain.transfer import estimate_norm_statistics, param_groups, start_at_label_prior, start_from
 from ecglab.train.augment import Augment
 from ecglab.train.checkpoint import load_state, save_checkpoint, save_state
 from ecglab.train.config import RANDOM_ENCODER, TrainConfig
@@ -198,8 +198,8 @@ def _fit(config: TrainConfig, world: World, progress) -> Path:
         f"{world.size} process(es) on {world.device}"
     )
     run.log(data.subset.describe())
-    if config.init.path == RANDOM_ENCODER and not resuming:
-        random_encoder_statistics(config, data, parts.model, world, run)
+    if config.init.mode == "linear" and not resuming:
+        prepare_linear_evaluation(config, data, parts.model, world, run)
     for epoch in range(state.start_epoch, state.epochs):
         if state.finished(epoch, config):
             break
@@ -210,20 +210,22 @@ def _fit(config: TrainConfig, world: World, progress) -> Path:
     return run.dir
 
 
-def random_encoder_statistics(
+def prepare_linear_evaluation(
     config: TrainConfig, data: Data, model: nn.Module, world: World, run: Run
 ) -> None:
-    """The random-encoder baseline's BatchNorm statistics, from one pass over the training windows
-    (`estimate_norm_statistics`: a pretrained encoder brings those of its pool)."""
-    leads = data.lead_index if config.distill.teacher else slice(None)  # the set holds every lead then
-    batches = (
-        x[:, leads] for x, _ in data_loader(data.train, config.batch_size, world.device, config.workers)
-    )
-    count = estimate_norm_statistics(model, batches)
-    if count:
-        run.log(
-            f"random encoder: BatchNorm statistics of {count} layers estimated on {len(data.train)} training windows"
-        )
+    """Before linear evaluation's first step: the random-encoder baseline's BatchNorm statistics from
+    one pass over the training windows (`estimate_norm_statistics`: a pretrained encoder brings those
+    of its pool), and the probe's bias at the training labels' prior (`start_at_label_prior`)."""
+    if config.init.path == RANDOM_ENCODER:
+        leads = data.lead_index if config.distill.teacher else slice(None)  # the set holds every lead then
+        loader = data_loader(data.train, config.batch_size, world.device, config.workers)
+        count = estimate_norm_statistics(model, (x[:, leads] for x, _ in loader))
+        if count:
+            run.log(
+                f"random encoder: BatchNorm statistics of {count} layers estimated on {len(data.train)} training windows"
+            )
+    if start_at_label_prior(model, data.train.y, data.task.multilabel):
+        run.log(f"linear probe: bias set to the label prior of {len(data.train)} training records")
 
 
 def check_execution(config: TrainConfig, world: World) -> None:
@@ -378,6 +380,7 @@ def checkpoint_meta(config: TrainConfig, data: Data) -> CheckpointMeta:
         norm=config.norm, filter=config.filter, aggregate=config.aggregate, dataset=config.dataset,
         task=task.name, data_manifest_hash=manifest["inputs_hash"], git_commit=git_commit(),
         ecglab_version=__version__, label_fraction=config.label_fraction, train_records=len(data.train),
+        linear_probe=config.init.mode == "linear",
     )  # fmt: skip
 
 

@@ -113,6 +113,34 @@ class ConcatPoolHead(nn.Module):
         return x if pre_logits else self.fc(x)
 
 
+class LinearProbe(nn.Module):
+    """Linear evaluation's classifier: the pooled features standardised by a BatchNorm without
+    affine parameters, then the linear layer (the linear probe of MAE, He et al. 2022).
+
+    Frozen features have whatever offset and scale their encoder gives them (resnet1d_wang's pooled
+    features: mean 0.46, spread 0.13 between windows); under Adam at one learning rate a plain linear
+    layer then mostly learns that offset. Standardised, every encoder is probed alike. At inference
+    the BatchNorm is a fixed affine map, so the classifier stays linear.
+    """
+
+    def __init__(self, fc: nn.Linear):
+        super().__init__()
+        self.norm = nn.BatchNorm1d(fc.in_features, affine=False)
+        self.fc = fc
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.norm(x))
+
+
+def add_linear_probe(model: nn.Module) -> nn.Module:
+    """Put a LinearProbe in place of `model.head.fc` when that is a linear layer (ClassifierHead,
+    ClassTokenHead); a head whose classifier already normalises (ConcatPoolHead) is left as it is."""
+    head = getattr(model, "head", None)
+    if isinstance(getattr(head, "fc", None), nn.Linear):
+        head.fc = LinearProbe(head.fc)
+    return model
+
+
 class ClassifierMixin:
     """The contract's head methods for a model with `forward_features` and a `head` from this file."""
 
