@@ -112,9 +112,8 @@ def test_writer_pairs_students_with_scratch_on_their_lead_and_with_their_teacher
     assert "| mvms distillation from teacher-12-lead-s0 |" in student
     auc = [roc_auc_score(y, np.load(run / "predictions/test_probs.npy")) for _, run in runs[1:3]]
     assert f"| {auc[1] - auc[0]:+.4f} [" in student
-    assert student.count("| higher |") == 1 and student.endswith(
-        "| lower |"
-    )  # above scratch, below the teacher
+    above_scratch, below_teacher = student.count("| higher |") == 1, student.endswith("| lower |")
+    assert above_scratch and below_teacher
     assert "cinc2017_score [95% CI]" in cinc2017 and "cinc2017_score" not in ptbxl
     finetuned = line(cinc2017, "mvms-I-finetuned")
     assert "| finetune from mvms-I-s0 |" in finetuned and "| 0.8000 [0.7500, 0.8500] |" in finetuned
