@@ -12,6 +12,7 @@ from ecglab.evaluate.calibration import (
     fit_temperature,
     record_probabilities,
     reliability_diagram,
+    window_probabilities,
 )
 from ecglab.infer.predictor import Predictor
 from infer_helpers import make_checkpoint
@@ -57,6 +58,14 @@ def test_record_probabilities_average_each_records_windows_at_the_temperature():
     probs = record_probabilities(logits, np.array([0, 0, 1]), 2, True, temperature=2.0)
     sig = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
     np.testing.assert_allclose(probs[:, 0], [(sig(1.0) + sig(-1.0)) / 2, sig(2.0)])
+
+
+@pytest.mark.filterwarnings("error")
+def test_extreme_logits_give_exact_probabilities_without_overflow():
+    logits = np.array([[-1000.0, 0.0, 1000.0]])
+    np.testing.assert_array_equal(window_probabilities(logits, True), [[0.0, 0.5, 1.0]])
+    np.testing.assert_allclose(window_probabilities(logits, False).sum(axis=1), 1.0)
+    assert window_probabilities(logits, False)[0, 2] == 1.0
 
 
 def test_reliability_diagram_is_a_png(tmp_path):

@@ -27,11 +27,10 @@ _EPS = 1e-7
 
 def window_probabilities(logits: np.ndarray, multilabel: bool, temperature: float = 1.0) -> np.ndarray:
     """Sigmoid (multi-label) or softmax (one-of-K) of `logits / temperature`, float64."""
+    from scipy.special import expit, softmax
+
     z = np.asarray(logits, dtype=np.float64) / temperature
-    if multilabel:
-        return 1.0 / (1.0 + np.exp(-z))
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
+    return expit(z) if multilabel else softmax(z, axis=1)
 
 
 def record_probabilities(
