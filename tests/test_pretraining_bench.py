@@ -101,11 +101,29 @@ def test_an_init_path_naming_no_pretraining_is_refused(tmp_path):
         list(cells(read_spec(spec), spec))
 
 
+def test_a_fraction_names_its_own_seeds_and_a_model_item_its_own_before_it(tmp_path):
+    root = synthetic_ptbxl(tmp_path / "data/ptbxl", n=30)
+    fractions = [{"label_fraction": 0.1, "batch_size": 8, "seeds": [0, 1, 2]}, 1.0]
+    models = ["fcn_wang", {"model": "fcn_wang", "label": "vit", "seeds": [5]}]
+    spec = _spec(tmp_path, root, label_fractions=fractions, models=models, seeds=[0])
+    grid = [(c.label or c.model, c.label_fraction, c.batch_size, c.seed) for c in cells(read_spec(spec), spec)]
+    assert grid == [
+        ("fcn_wang", 0.1, 8, 0), ("fcn_wang", 0.1, 8, 1), ("fcn_wang", 0.1, 8, 2), ("fcn_wang", 1.0, 64, 0),
+        ("vit", 0.1, 8, 5), ("vit", 1.0, 64, 5),
+    ]  # fmt: skip
+    bad = _spec(tmp_path, root, label_fractions=[{"label_fraction": 0.1, "seeds": 3}])
+    with pytest.raises(ValueError, match=r"`seeds` of label fraction 0.1 is a list of integers, not 3"):
+        list(cells(read_spec(bad), bad))
+
+
 def test_the_shipped_grid_covers_every_method_mode_and_fraction_beside_its_baselines():
     spec = read_spec(SPEC)
     grid = list(cells(spec, SPEC))
     assert {c.task for c in grid} == {"rhythm", "superdiagnostic"}
-    assert {c.label_fraction for c in grid} == {0.01, 0.1, 1.0} and len(grid) == 60
+    assert {c.label_fraction for c in grid} == {0.01, 0.1, 1.0} and len(grid) == 84
+    seeds = {(c.model, c.label_fraction, c.seed) for c in grid}
+    assert {s for m, f, s in seeds if m == "resnet1d_wang" and f == 0.01} == {0, 1, 2}
+    assert {s for m, f, s in seeds if m == "st_mem_vit" or f != 0.01} == {0}
     pretrained = [c for c in grid if c.init.path not in (None, "random")]
     assert {(c.model, Path(c.init.path).parent.name, c.init.mode) for c in pretrained} == {
         ("resnet1d_wang", "cpc", "linear"), ("resnet1d_wang", "cpc", "finetune"),
@@ -137,6 +155,8 @@ def test_dry_run_of_the_shipped_grid_on_the_shared_data(tmp_path):
         "0.01",
         "--model",
         "resnet1d_wang",
+        "--seed",
+        "0",
     ]
     proc = subprocess.run(
         [sys.executable, "-m", "ecglab", *args], capture_output=True, text=True, cwd=tmp_path, timeout=1200

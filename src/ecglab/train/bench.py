@@ -27,7 +27,9 @@ the row labelled `teacher` on the same data. Such a grid runs unsharded, or the 
 `label_fractions` runs every cell at each share of the training labels: a number, or a mapping
 with `label_fraction` and that fraction's own overrides (`{label_fraction: 0.01, batch_size: 8}`),
 applied after the model item's; `full` and `dry_run` may hold their own `label_fractions` list,
-which replaces the spec's. A row's label then ends in the share (`resnet1d18@10%`).
+which replaces the spec's. A row's label then ends in the share (`resnet1d18@10%`). A fraction may
+name its own `seeds` (the smallest share, whose few labelled records vary most with the seed); a
+model item's `seeds` come first, then the fraction's, then the spec's.
 `pretrain` names pretraining runs that the cells' `init.path` refers to by name; bench runs them
 first (ecglab.train.bench_pretrain).
 
@@ -116,8 +118,9 @@ def cells(spec: dict, spec_path: Path, full: bool = False, dry_run: bool = False
             if entry not in (datasets or spec.get("datasets") or [{}]):
                 continue
             for fraction in fractions:
-                for seed in seeds or spec.get("seeds") or [0]:
-                    data = base_dict | entry | overrides | _fraction_entry(fraction, spec_path) | last
+                share, share_seeds = _fraction_entry(fraction, spec_path)
+                for seed in seeds or share_seeds or spec.get("seeds") or [0]:
+                    data = base_dict | entry | overrides | share | last
                     data |= {"model": model, "seed": seed} | ({"dry_run": True} if dry_run else {})
                     data = _run_paths(data, out, spec_path)
                     config = resolve_init(from_dict(data, str(spec_path)), jobs, spec_path)
@@ -153,15 +156,27 @@ def _run_paths(data: dict, out: Path, spec_path: Path) -> dict:
     return data
 
 
-def _fraction_entry(entry, spec_path: Path) -> dict:
-    """A `label_fractions` item: a number, or a mapping with `label_fraction` and its overrides."""
+def _fraction_entry(entry, spec_path: Path) -> tuple[dict, list | None]:
+    """A `label_fractions` item (a number, or a mapping with `label_fraction`, its overrides and
+    optionally its own `seeds`) -> (its recipe overrides, its seeds or None)."""
     if isinstance(entry, int | float) and not isinstance(entry, bool):
-        return {"label_fraction": entry}
+        return {"label_fraction": entry}, None
     if entry == {} or (isinstance(entry, dict) and "label_fraction" in entry):
-        return dict(entry)
+        overrides = dict(entry)
+        return overrides, _seeds(overrides.pop("seeds", None), f"label fraction {entry.get('label_fraction')}",
+                                 spec_path)  # fmt: skip
     raise ValueError(
         f"{spec_path}: a `label_fractions` item is a number or a mapping with `label_fraction`, not {entry!r}"
     )
+
+
+def _seeds(seeds, owner: str, spec_path: Path) -> list | None:
+    """A `seeds` value of a models or label_fractions item: None, or a non-empty list of integers."""
+    if seeds is not None and not (
+        isinstance(seeds, list) and seeds and all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
+    ):
+        raise ValueError(f"{spec_path}: `seeds` of {owner} is a list of integers, not {seeds!r}")
+    return seeds
 
 
 def bench_dir(spec: dict, spec_path: Path, dry_run: bool = False) -> Path:
@@ -177,11 +192,7 @@ def _model_entry(entry, spec_path: Path) -> tuple[str, dict, list | None, list |
     if not isinstance(entry, dict) or not isinstance(entry.get("model"), str):
         raise ValueError(f"{spec_path}: a `models` item is a name or a mapping with `model`, not {entry!r}")
     overrides = dict(entry)
-    seeds = overrides.pop("seeds", None)
-    if seeds is not None and not (
-        isinstance(seeds, list) and seeds and all(isinstance(s, int) for s in seeds)
-    ):
-        raise ValueError(f"{spec_path}: `seeds` of {entry['model']} is a list of integers, not {seeds!r}")
+    seeds = _seeds(overrides.pop("seeds", None), entry["model"], spec_path)
     datasets = overrides.pop("datasets", None)
     if datasets is not None and not (
         isinstance(datasets, list) and datasets and all(isinstance(d, dict) for d in datasets)
