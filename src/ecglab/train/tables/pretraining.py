@@ -7,7 +7,8 @@ fine-tuning. For each dataset one table: a row per (label fraction, model, pretr
 evaluation, seed), and per task the test macro AUC with its 95% interval and the difference to
 supervised training from scratch of the same model, fraction and seed, with a paired bootstrap
 interval over the same test records (`ecglab.evaluate.paired`). A second table sets every linear
-evaluation against the random frozen encoder, and a summary lists each comparison by verdict.
+evaluation against the random frozen encoder, and a summary lists each comparison by verdict; rows
+run with several seeds get each seed's difference and their mean, the spread between training runs.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ecglab.evaluate.paired import verdict
 from ecglab.train.config import RANDOM_ENCODER
 from ecglab.train.tables import register_tables
 from ecglab.train.tables.common import interval, paired_cell, verdict_lines
@@ -104,7 +106,7 @@ def _grid(group: list[dict], tasks: list[str], method: str, evaluation: str, ver
             cell, result = paired_cell(row, _find(group, row, method, evaluation))
             line += f" {interval(row['auc'])} | {cell} |"
             if result is not None:
-                verdicts.setdefault(task, []).append((_name(key), result))
+                verdicts.setdefault(task, []).append((key, result))
         lines.append(line)
     return lines + [""]
 
@@ -114,8 +116,34 @@ def _key(row: dict) -> tuple:
 
 
 def _summary(verdicts: dict) -> list[str]:
-    """Per task, the comparisons with scratch grouped by verdict."""
+    """Per task, the comparisons with scratch grouped by verdict, then those run with several seeds
+    over their seeds."""
     out = []
     for task, items in verdicts.items():
-        out += [f"### Summary: {task}, against scratch", "", *verdict_lines(items), ""]
+        out += [f"### Summary: {task}, against scratch", "", *verdict_lines([(_name(k), r) for k, r in items]), ""]
+    for task, items in verdicts.items():
+        out += _over_seeds(task, items)
     return out
+
+
+def _over_seeds(task: str, items: list[tuple[tuple, tuple]]) -> list[str]:
+    """The comparisons with scratch that ran with several seeds: the mean difference, each seed's,
+    and how many seeds found it higher, lower or not distinguishable. A seed draws another label
+    subset and another initialisation, a spread that no single row's interval holds."""
+    by_row: dict[tuple, list] = {}
+    for (fraction, model, method, evaluation, seed), result in items:
+        by_row.setdefault((fraction, model, method, evaluation), []).append((seed, result))
+    several = {row: seeds for row, seeds in by_row.items() if len(seeds) > 1}
+    if not several:
+        return []
+    out = [f"### Over seeds: {task}, against scratch of the same seed", "",
+           "| labels | model | pretraining | evaluation | seeds | mean difference | each seed's | higher / lower / n.d. |",
+           "| ---: | --- | --- | --- | ---: | ---: | --- | --- |"]  # fmt: skip
+    for (fraction, model, method, evaluation), seeds in several.items():
+        differences = [value for _, (value, _, _) in seeds]
+        words = [verdict(lo, hi) for _, (_, lo, hi) in seeds]
+        counts = " / ".join(str(words.count(w)) for w in ("higher", "lower", "not distinguishable"))
+        each = ", ".join(f"{value:+.4f} (s{seed})" for seed, (value, _, _) in seeds)
+        out.append(f"| {100 * fraction:g}% | {model} | {method} | {evaluation} | {len(seeds)} | "
+                   f"{sum(differences) / len(differences):+.4f} | {each} | {counts} |")  # fmt: skip
+    return out + [""]
