@@ -120,10 +120,12 @@ def test_the_shipped_grid_covers_every_method_mode_and_fraction_beside_its_basel
     spec = read_spec(SPEC)
     grid = list(cells(spec, SPEC))
     assert {c.task for c in grid} == {"rhythm", "superdiagnostic"}
-    assert {c.label_fraction for c in grid} == {0.01, 0.1, 1.0} and len(grid) == 84
+    assert {c.label_fraction for c in grid} == {0.01, 0.1, 1.0} and len(grid) == 132
     seeds = {(c.model, c.label_fraction, c.seed) for c in grid}
-    assert {s for m, f, s in seeds if m == "resnet1d_wang" and f == 0.01} == {0, 1, 2}
-    assert {s for m, f, s in seeds if m == "st_mem_vit" or f != 0.01} == {0}
+    assert {(f, s) for m, f, s in seeds if m == "resnet1d_wang"} == {
+        (f, s) for f in (0.01, 0.1, 1.0) for s in (0, 1, 2)
+    }
+    assert {s for m, f, s in seeds if m == "st_mem_vit"} == {0}
     pretrained = [c for c in grid if c.init.path not in (None, "random")]
     assert {(c.model, Path(c.init.path).parent.name, c.init.mode) for c in pretrained} == {
         ("resnet1d_wang", "cpc", "linear"), ("resnet1d_wang", "cpc", "finetune"),
