@@ -15,7 +15,7 @@ from ecglab.train.bench import (
     results_markdown,
     write_results,
 )
-from helpers import run_cli
+from helpers import finished_run, run_cli
 from test_train import synthetic_ptbxl
 
 
@@ -302,3 +302,29 @@ def test_archived_runs_stand_in_for_run_folders_on_another_machine(tmp_path):
         ValueError, match=f"{archived}: the test labels of ptbxl/rhythm .* cannot be restored"
     ):
         run_folder(config, archived.parent)
+
+
+def test_a_run_of_one_model_rewrites_the_tables_with_every_finished_cell(tmp_path):
+    """`--model`, `--task`, `--seed` and `--fraction` choose the cells to run; the spec's table pages
+    still hold every finished cell of the grid, not only the chosen ones."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from ecglab.train.bench import cells, read_spec
+
+    spec_path = tmp_path / "grid.yaml"
+    spec_path.write_text(yaml.safe_dump({
+        "set": {"root": str(tmp_path / "ptbxl")}, "models": ["fcn_wang", "resnet1d_wang"],
+        "datasets": [{"dataset": "ptbxl", "task": "rhythm"}],
+        "out": str(tmp_path / "runs"), "results": str(tmp_path / "results.csv"), "tables": ["ablation"],
+    }))  # fmt: skip
+    rng = np.random.default_rng(0)
+    y = (rng.random((40, 2)) < 0.4).astype(np.float32)
+    for config in cells(read_spec(spec_path), spec_path):  # both cells finished, by hand
+        _, run = finished_run(tmp_path / "made", replace(config, label=config.model), y, y + rng.random(y.shape))
+        Path(config.out).mkdir(parents=True, exist_ok=True)
+        run.rename(Path(config.out) / config.run_name)
+    run_cli("bench", str(spec_path), "--tables-only", "--model", "fcn_wang")
+    page = (tmp_path / "results_ablation.md").read_text()
+    assert "| fcn_wang | 0 |" in page and "| resnet1d_wang | 0 |" in page

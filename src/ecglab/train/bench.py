@@ -398,8 +398,9 @@ def run_bench(
         wanted = [f"{field} {', '.join(map(str, values))}" for field, values in filters.items() if values]
         raise ValueError(f"{spec_path}: no cell of {' and '.join(wanted)} in this grid")
     archive = archive_root(results_path, spec_path)
+    every = list(cells(spec, spec_path, full, dry_run))  # the tables cover the whole grid, not the filter's
     if tables_only:
-        write_tables(spec, grid, results_path, archive, echo)
+        write_tables(spec, every, results_path, archive, echo)
         return results_path
     jobs = pretrain_jobs(spec, spec_path, bench_dir(spec, spec_path, dry_run), full, dry_run)
     keys = cell_keys(grid, jobs)
@@ -431,7 +432,7 @@ def run_bench(
         done = {r["key"]: r.get("code", "") for r in rows}
     with file_lock(results_path):
         results_path.with_suffix(".md").write_text(results_markdown(read_results(results_path)))
-    write_tables(spec, grid, results_path, archive, echo)
+    write_tables(spec, every, results_path, archive, echo)
     return results_path
 
 
@@ -457,7 +458,8 @@ def cell_keys(grid: list, jobs: dict) -> list[str]:
 def write_tables(spec: dict, grid: list, results_path: Path, archive: Path, echo=print) -> None:
     """Each writer named in the spec's `tables` turns the grid's run folders (this machine's, else
     those archived by earlier sessions) into a markdown page beside the results table
-    (`<results stem>_<writer>.md`)."""
+    (`<results stem>_<writer>.md`). `grid` is the whole spec's: a run of one shard, task or model
+    rewrites the page with every finished cell."""
     from ecglab.train.tables import get_writer
 
     for name in spec.get("tables") or []:
