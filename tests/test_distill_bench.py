@@ -46,6 +46,8 @@ def test_the_grid_runs_teachers_before_students_and_ptbxl_before_cinc2017():
             )
     cinc2017 = [config for config in grid if config.dataset == "cinc2017"]
     assert {(c.seconds, c.crop_seconds, c.eval_stride_seconds) for c in cinc2017} == {(30, 10, 5)}
+    full = list(cells(read_spec(SPEC), SPEC, full=True))
+    assert {(c.epochs, c.patience, c.batch_size, c.threads) for c in full} == {(50, 15, 128, 0)}
     dry = list(cells(read_spec(SPEC), SPEC, dry_run=True))
     assert all("distill-dry-run/" in (c.distill.teacher or c.init.path or "distill-dry-run/") for c in dry)
 
