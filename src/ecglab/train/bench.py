@@ -389,16 +389,16 @@ def run_bench(
     done = {r["key"]: r.get("code", "") for r in read_results(results_path)}
     version, machine = code_version(), spec.get("machine") or machine_label()
     filters = {"model": models, "task": tasks, "seed": seeds, "label_fraction": fractions}
+    every = list(cells(spec, spec_path, full, dry_run))  # the tables cover the whole grid, not the filter's
     grid = [
         replace(config, device=device or config.device)
-        for config in cells(spec, spec_path, full, dry_run)
+        for config in every
         if all(not wanted or getattr(config, field) in wanted for field, wanted in filters.items())
     ]
     if not grid:
         wanted = [f"{field} {', '.join(map(str, values))}" for field, values in filters.items() if values]
         raise ValueError(f"{spec_path}: no cell of {' and '.join(wanted)} in this grid")
     archive = archive_root(results_path, spec_path)
-    every = list(cells(spec, spec_path, full, dry_run))  # the tables cover the whole grid, not the filter's
     if tables_only:
         write_tables(spec, every, results_path, archive, echo)
         return results_path
