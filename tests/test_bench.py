@@ -322,7 +322,9 @@ def test_a_run_of_one_model_rewrites_the_tables_with_every_finished_cell(tmp_pat
     rng = np.random.default_rng(0)
     y = (rng.random((40, 2)) < 0.4).astype(np.float32)
     for config in cells(read_spec(spec_path), spec_path):  # both cells finished, by hand
-        _, run = finished_run(tmp_path / "made", replace(config, label=config.model), y, y + rng.random(y.shape))
+        _, run = finished_run(
+            tmp_path / "made", replace(config, label=config.model), y, y + rng.random(y.shape)
+        )
         Path(config.out).mkdir(parents=True, exist_ok=True)
         run.rename(Path(config.out) / config.run_name)
     run_cli("bench", str(spec_path), "--tables-only", "--model", "fcn_wang")

@@ -106,7 +106,9 @@ def test_a_fraction_names_its_own_seeds_and_a_model_item_its_own_before_it(tmp_p
     fractions = [{"label_fraction": 0.1, "batch_size": 8, "seeds": [0, 1, 2]}, 1.0]
     models = ["fcn_wang", {"model": "fcn_wang", "label": "vit", "seeds": [5]}]
     spec = _spec(tmp_path, root, label_fractions=fractions, models=models, seeds=[0])
-    grid = [(c.label or c.model, c.label_fraction, c.batch_size, c.seed) for c in cells(read_spec(spec), spec)]
+    grid = [
+        (c.label or c.model, c.label_fraction, c.batch_size, c.seed) for c in cells(read_spec(spec), spec)
+    ]
     assert grid == [
         ("fcn_wang", 0.1, 8, 0), ("fcn_wang", 0.1, 8, 1), ("fcn_wang", 0.1, 8, 2), ("fcn_wang", 1.0, 64, 0),
         ("vit", 0.1, 8, 5), ("vit", 1.0, 64, 5),

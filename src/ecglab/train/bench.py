@@ -173,7 +173,9 @@ def _fraction_entry(entry, spec_path: Path) -> tuple[dict, list | None]:
 def _seeds(seeds, owner: str, spec_path: Path) -> list | None:
     """A `seeds` value of a models or label_fractions item: None, or a non-empty list of integers."""
     if seeds is not None and not (
-        isinstance(seeds, list) and seeds and all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
+        isinstance(seeds, list)
+        and seeds
+        and all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
     ):
         raise ValueError(f"{spec_path}: `seeds` of {owner} is a list of integers, not {seeds!r}")
     return seeds

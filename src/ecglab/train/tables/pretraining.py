@@ -120,7 +120,12 @@ def _summary(verdicts: dict) -> list[str]:
     over their seeds."""
     out = []
     for task, items in verdicts.items():
-        out += [f"### Summary: {task}, against scratch", "", *verdict_lines([(_name(k), r) for k, r in items]), ""]
+        out += [
+            f"### Summary: {task}, against scratch",
+            "",
+            *verdict_lines([(_name(k), r) for k, r in items]),
+            "",
+        ]
     for task, items in verdicts.items():
         out += _over_seeds(task, items)
     return out
