@@ -97,10 +97,32 @@ def test_writer_pairs_each_row_with_the_default_on_the_same_records(tmp_path):
     assert "| inceptionformer_sr | 0 |" in page and "| not distinguishable |" in page
     assert "### Other runs" in page and "| my-experiment | 0 |" in page
     assert "| 11.0 |" in better  # seconds per epoch from history.csv
-    summary = page[page.index(f"### Summary: every variant against {REFERENCE}") :].splitlines()
-    assert summary[2].startswith("- higher: inceptionformer_serial (seed 0) +")
-    assert summary[3].startswith("- lower: inceptionformer_serial (seed 1 against seed 0) -")
-    assert summary[4].startswith("- not distinguishable: inceptionformer_sr (seed 0) ")
+    # serial's two seeds disagree wildly: that training noise keeps its seed-0 gain from being called
+    summary = page[page.index(f"### Summary over seeds: every variant against {REFERENCE}") :].splitlines()
+    assert "(models with several seeds: 1; degrees of freedom: 1)" in summary[2]
+    serial = next(line for line in summary if line.startswith("| inceptionformer_serial | 0, 1 |"))
+    assert serial.endswith("| not distinguishable |")
+    assert summary[-1].startswith("- not distinguishable: inceptionformer_serial +")
+    assert "inceptionformer_sr" in summary[-1] and "my-experiment" in summary[-1]
     other_records = _run(tmp_path / "other", "inceptionformer_se", 0, y[:-1], reference[:-1])
     with pytest.raises(ValueError, match="other test records"):
         ablation_tables([runs[0], other_records])
+
+
+def test_summary_over_seeds_calls_a_gain_that_every_seed_shows(tmp_path):
+    rng = np.random.default_rng(1)
+    y = (rng.random((300, 3)) < 0.3).astype(np.float32)
+    noisy = lambda scale: y + scale * rng.standard_normal(y.shape)  # noqa: E731
+    one_seed = [
+        _run(tmp_path / "one", REFERENCE, 0, y, noisy(1.0)),
+        _run(tmp_path / "one", "inceptionformer_se", 0, y, noisy(0.3)),
+    ]
+    assert "No model has two seeds yet" in ablation_tables(one_seed)
+    runs = [_run(tmp_path, label, seed, y, noisy(scale))
+            for label, scale in ((REFERENCE, 1.0), ("inceptionformer_se", 0.3)) for seed in (0, 1)]  # fmt: skip
+    page = ablation_tables(runs)
+    summary = page[page.index("### Summary over seeds") :]
+    assert "(models with several seeds: 2; degrees of freedom: 2)" in summary
+    assert "| inceptionformer_se | 0, 1 |" in summary and summary.splitlines()[-3].startswith(
+        "- higher: inceptionformer_se +"
+    )

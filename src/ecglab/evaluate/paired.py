@@ -2,6 +2,8 @@
 paired bootstrap 95% interval (the same resampled records for both, every class kept present).
 
 An interval that excludes 0 is a real difference on this test set; one that straddles 0 is not.
+Between models trained with several seeds, `seed_mean_difference` also counts the training noise: how
+far reseeding alone moves one model's test macro AUC.
 """
 
 from __future__ import annotations
@@ -9,17 +11,26 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from scipy import stats
 
 from ecglab.evaluate.bootstrap import bootstrap_ci
 from ecglab.evaluate.metrics import roc_auc_score
 
 
 def macro_auc_difference(y_true: np.ndarray, a: np.ndarray, b: np.ndarray, n_resamples: int, seed: int):
-    """Macro AUC of `a` minus that of `b` over the classes with positives and negatives: (value, lo, hi)."""
+    """Macro AUC of `a` minus that of `b` over the classes with positives and negatives: (value, lo, hi).
+
+    `a` and `b` are (records, classes), or (records, runs, classes) for several runs of one model,
+    whose macro AUCs are averaged: the difference of the means over runs, on the same resamples.
+    """
     keep = (y_true.sum(0) > 0) & (y_true.sum(0) < len(y_true))
 
+    def mean_auc(y, p):
+        p = p.reshape(len(p), -1, p.shape[-1])
+        return np.mean([roc_auc_score(y[:, keep], p[:, r, keep]) for r in range(p.shape[1])])
+
     def difference(y, pa, pb):
-        return roc_auc_score(y[:, keep], pa[:, keep]) - roc_auc_score(y[:, keep], pb[:, keep])
+        return mean_auc(y, pa) - mean_auc(y, pb)
 
     return bootstrap_ci(difference, y_true, a, b, n_resamples=n_resamples, seed=seed)
 
@@ -29,13 +40,44 @@ def run_difference(run: Path, reference: Path, n_resamples: int = 1000, seed: in
 
     Both folders hold `predictions/test_true.npy` and `test_probs.npy` of the same test records.
     """
-    y = np.load(Path(reference) / "predictions/test_true.npy")
-    if not np.array_equal(np.load(Path(run) / "predictions/test_true.npy"), y):
-        raise ValueError(f"{run}: other test records than {reference}; cannot pair them")
-    probs = np.load(Path(run) / "predictions/test_probs.npy")
-    return macro_auc_difference(
-        y, probs, np.load(Path(reference) / "predictions/test_probs.npy"), n_resamples, seed
-    )
+    y, probs = paired_test_predictions([reference, run])
+    return macro_auc_difference(y, probs[:, 1], probs[:, 0], n_resamples, seed)
+
+
+def paired_test_predictions(runs: list[Path]) -> tuple[np.ndarray, np.ndarray]:
+    """The test labels the run folders share and their test probabilities, (records, runs, classes)."""
+    y = np.load(Path(runs[0]) / "predictions/test_true.npy")
+    for run in runs[1:]:
+        if not np.array_equal(np.load(Path(run) / "predictions/test_true.npy"), y):
+            raise ValueError(f"{run}: other test records than {runs[0]}; cannot pair them")
+    return y, np.stack([np.load(Path(run) / "predictions/test_probs.npy") for run in runs], axis=1)
+
+
+def seed_variance(aucs: list[list[float]]) -> tuple[float, int]:
+    """The training noise: the pooled variance of one model's test macro AUC between its seeds, from
+    each list of one model's AUCs (one per seed), and its degrees of freedom (0: no model has two)."""
+    several = [np.asarray(a, dtype=np.float64) for a in aucs if len(a) > 1]
+    dof = sum(len(a) - 1 for a in several)
+    return (sum(((a - a.mean()) ** 2).sum() for a in several) / dof if dof else float("nan")), dof
+
+
+def seed_mean_difference(
+    runs: list[Path], reference: list[Path], noise: tuple[float, int], n_resamples: int = 1000, seed: int = 0
+) -> tuple[float, float, float]:
+    """Mean test macro AUC over the seeds of `runs` minus that over `reference`'s, with a 95% interval
+    that counts both the test records (paired bootstrap) and the training noise (`seed_variance`):
+    their variances add, with the Welch-Satterthwaite degrees of freedom. (value, lo, hi)."""
+    variance, dof = noise
+    if not dof:
+        raise ValueError("no model has two seeds: the training noise is unknown")
+    y, probs = paired_test_predictions([*reference, *runs])
+    n = len(reference)
+    value, lo, hi = macro_auc_difference(y, probs[:, n:], probs[:, :n], n_resamples, seed)
+    records = ((hi - lo) / (2 * stats.norm.ppf(0.975))) ** 2
+    training = variance * (1 / len(runs) + 1 / len(reference))
+    effective_dof = (records + training) ** 2 / (training**2 / dof) if training > 0 else np.inf
+    half = stats.t.ppf(0.975, effective_dof) * np.sqrt(records + training)
+    return value, value - half, value + half
 
 
 def verdict(lo: float, hi: float) -> str:

@@ -3,7 +3,9 @@
 Each table sets a group of variants against the default `inceptionformer` on the same dataset and
 task: parameters, MACs, seconds per epoch, test macro AUC and F1 with 95% intervals, and the macro
 AUC minus the default's with a paired bootstrap interval over the same test records (the reference
-run of the same seed, else its first seed). Rows are found by their bench label (`model_label`:
+run of the same seed, else its first seed). That interval counts the test records only; each group
+ends in a summary over seeds whose intervals also count the training noise, the spread of one
+model's test AUC between seeds, pooled over the models run with several. Rows are found by their bench label (`model_label`:
 the item's `label`, else the model name), as benchmarks/ablation.yaml names them. A run that is in
 no table is listed under "Other runs", so nothing is dropped.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ecglab.evaluate.paired import seed_mean_difference, seed_variance, verdict
 from ecglab.train.tables import register_tables
 from ecglab.train.tables.common import bench_row, ci, paired_cell, verdict_lines
 
@@ -66,20 +69,57 @@ def ablation_tables(runs: list[tuple[object, Path]]) -> str:
         references = sorted((r for r in group if r["model"] == REFERENCE), key=lambda r: r["seed"])
         if not references:
             out += [f"No `{REFERENCE}` run in this group: differences are not paired.", ""]
-        compared: dict[str, tuple] = {}
         for title, labels in [*TABLES.items(), ("Other runs", None)]:
             rows = _table_rows(group, labels)
             if any(row["model"] != REFERENCE for row in rows):  # a table of the reference alone says nothing
                 out += [f"### {title}", "", *HEADER]
-                out += [_line(row, _reference(references, row), compared) for row in rows] + [""]
-        if compared:
-            out += [
-                f"### Summary: every variant against {REFERENCE}",
-                "",
-                *verdict_lines(list(compared.items())),
-                "",
-            ]
+                out += [_line(row, _reference(references, row)) for row in rows] + [""]
+        if references and len(group) > len(references):
+            out += _over_seeds(group, references)
     return "\n".join(out)
+
+
+def _over_seeds(group: list[dict], references: list[dict]) -> list[str]:
+    """The group's summary: each variant's mean test macro AUC over its seeds against the default's,
+    with an interval that counts the test records and the training noise, then the verdicts."""
+    by_model: dict[str, list[dict]] = {}
+    for row in group:
+        by_model.setdefault(row["model"], []).append(row)
+    variance, dof = seed_variance([[r["macro_auc"] for r in rows] for rows in by_model.values()])
+    out = [f"### Summary over seeds: every variant against {REFERENCE}", ""]
+    if not dof:
+        return out + [
+            "No model has two seeds yet, so the training noise is unknown and no verdict is given.",
+            "",
+        ]
+    several = sum(len(rows) > 1 for rows in by_model.values())
+    out += [
+        f"Training noise: one model's test macro AUC differs between seeds by a pooled SD of {variance**0.5:.4f} "
+        f"(models with several seeds: {several}; degrees of freedom: {dof}). Each interval adds it to the paired "
+        "bootstrap over the test records, so a difference is called only where reseeding alone would not "
+        "explain it. The rows above pair one seed with one seed on the test records only.",
+        "",
+        f"| model | seeds | mean macro AUC | minus {REFERENCE}'s mean [95% CI, test records and seeds] | differs? |",
+        "| --- | --- | ---: | --- | --- |",
+    ]
+    compared = []
+    for model, rows in by_model.items():
+        if model == REFERENCE:
+            continue
+        rows = sorted(rows, key=lambda r: r["seed"])
+        value, lo, hi = seed_mean_difference(
+            [r["run_dir"] for r in rows],
+            [r["run_dir"] for r in references],
+            (variance, dof),
+            rows[0]["resamples"],
+        )
+        compared.append((model, (value, lo, hi)))
+        mean = sum(r["macro_auc"] for r in rows) / len(rows)
+        seeds = ", ".join(str(r["seed"]) for r in rows)
+        out.append(
+            f"| {model} | {seeds} | {mean:.4f} | {value:+.4f} [{lo:+.4f}, {hi:+.4f}] | {verdict(lo, hi)} |"
+        )
+    return out + ["", *verdict_lines(compared), ""]
 
 
 def _table_rows(group: list[dict], labels: list[str] | None) -> list[dict]:
@@ -96,13 +136,10 @@ def _reference(references: list[dict], row: dict) -> dict | None:
     return (same_seed or references or [None])[0]
 
 
-def _line(row: dict, reference: dict | None, compared: dict[str, tuple]) -> str:
-    """The row's table line; its paired difference, if any, joins `compared` under its name and seed."""
+def _line(row: dict, reference: dict | None) -> str:
+    """The row's table line, with its difference from the reference paired on the test records."""
     seed = "" if reference is None or reference["seed"] == row["seed"] else f" (seed {reference['seed']})"
-    paired, result = paired_cell(row, reference, seed)
-    if result is not None:
-        against = f" against seed {reference['seed']}" if seed else ""
-        compared[f"{row['model']} (seed {row['seed']}{against})"] = result
+    paired, _ = paired_cell(row, reference, seed)
     return (
         f"| {row['model']} | {row['seed']} | {row['params'] / 1e6:.2f} M | {row['macs'] / 1e6:.0f} M "
         f"| {row['seconds_per_epoch']} | {ci(row, 'macro_auc')} | {ci(row, 'macro_f1')} | {paired} |"
