@@ -5,9 +5,9 @@ task: parameters, MACs, seconds per epoch, test macro AUC and F1 with 95% interv
 AUC minus the default's with a paired bootstrap interval over the same test records (the reference
 run of the same seed, else its first seed). That interval counts the test records only; each group
 ends in a summary over seeds whose intervals also count the training noise, the spread of one
-model's test AUC between seeds, pooled over the models run with several. Rows are found by their bench label (`model_label`:
-the item's `label`, else the model name), as benchmarks/ablation.yaml names them. A run that is in
-no table is listed under "Other runs", so nothing is dropped.
+model's test AUC between seeds, pooled over the models run with several. Rows are found by their
+bench label (`model_label`: the item's `label`, else the model name), as benchmarks/ablation.yaml
+names them. A run that is in no table is listed under "Other runs", so nothing is dropped.
 """
 
 from __future__ import annotations
