@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from ecglab.evaluate import metrics as M
-from ecglab.evaluate.bootstrap import bootstrap_ci, draw_resamples, percentile_interval, resample_counts
+from ecglab.evaluate.bootstrap import (
+    bootstrap_ci,
+    draw_resamples,
+    percentile_interval,
+    resample_counts,
+    weight_blocks,
+)
 from ecglab.evaluate.evaluate import bootstrap_suite, macro_masks
 from ecglab.evaluate.thresholds import apply_thresholds
 
@@ -47,6 +53,13 @@ def test_a_class_too_rare_to_keep_ends_the_drawing_instead_of_looping():
 def test_resample_counts_are_the_record_multiplicities():
     idx = np.array([[0, 0, 2, 3], [1, 1, 1, 1]])
     np.testing.assert_array_equal(resample_counts(idx, 4), [[2, 0, 1, 1], [0, 4, 0, 0]])
+
+
+def test_weight_blocks_are_the_resample_counts_in_bounded_blocks():
+    resamples = draw_resamples(n=10, n_resamples=25, seed=1)
+    blocks = list(weight_blocks(resamples, 10, elements=80))  # 8 resamples a block
+    assert [len(b) for b in blocks] == [8, 8, 8, 1]
+    np.testing.assert_array_equal(np.concatenate(blocks), resample_counts(resamples.indices, 10))
 
 
 def test_percentile_interval():

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from ecglab.evaluate.bootstrap import bootstrap_ci
 from ecglab.evaluate.metrics import roc_auc_score
 from ecglab.evaluate.paired import macro_auc_difference, run_difference, seed_mean_difference, seed_variance
 from ecglab.train.config import TrainConfig
@@ -26,6 +27,16 @@ def test_seed_variance_pools_the_models_with_several_seeds():
     variance, dof = seed_variance([[1.0, 2.0, 3.0], [4.0, 6.0], [9.0]])
     assert dof == 3 and variance == pytest.approx((2.0 + 2.0) / 3)
     assert seed_variance([[0.8], [0.7]])[1] == 0
+
+
+def test_difference_scores_the_resamples_that_a_loop_over_them_scores(data):
+    y, probs = data
+
+    def difference(y, a, b):
+        return roc_auc_score(y, a) - roc_auc_score(y, b)
+
+    looped = bootstrap_ci(difference, y, probs[0], probs[1], n_resamples=300, seed=4)
+    assert macro_auc_difference(y, probs[0], probs[1], 300, 4) == pytest.approx(looped, abs=1e-12)
 
 
 def test_run_difference_is_the_difference_of_the_two_aucs(tmp_path, data):

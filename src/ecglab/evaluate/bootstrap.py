@@ -76,6 +76,14 @@ def resample_counts(indices, n: int) -> np.ndarray:
     return np.bincount(flat, minlength=b * n).reshape(b, n).astype(np.float64)
 
 
+def weight_blocks(resamples: Resamples, n: int, elements: int = _CHUNK):
+    """The resamples as `sample_weight` blocks `(b, n)` of at most `elements` entries, in order, so a
+    metric that takes `(B, n)` weights scores many resamples in one vectorised pass, in bounded memory."""
+    step = max(1, elements // n)
+    for start in range(0, len(resamples.indices), step):
+        yield resample_counts(resamples.indices[start : start + step], n)
+
+
 def percentile_interval(samples, *, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
     """The central `confidence` percentile interval along axis 0, ignoring NaNs (NaN if all are)."""
     samples = np.asarray(samples, dtype=np.float64)
@@ -99,8 +107,8 @@ def bootstrap_ci(
 ) -> tuple[float, float, float]:
     """`metric(y_true, *arrays, **kwargs)` and its bootstrap percentile interval: (value, lo, hi).
 
-    Works for any metric by calling it once per resample; `evaluate` instead scores all
-    resamples at once through `sample_weight`.
+    Works for any metric by calling it once per resample; `evaluate` and `paired` instead score
+    blocks of resamples at once through `sample_weight` (`weight_blocks`).
     """
     y_true = np.asarray(y_true)
     arrays = [np.asarray(a) for a in arrays]

@@ -18,7 +18,7 @@ import ecglab
 from ecglab.atomic import write_text
 from ecglab.checkpoint_meta import CheckpointMeta, read_meta
 from ecglab.evaluate import metrics as M
-from ecglab.evaluate.bootstrap import draw_resamples, percentile_interval, resample_counts
+from ecglab.evaluate.bootstrap import draw_resamples, percentile_interval, weight_blocks
 from ecglab.evaluate.thresholds import METHODS, apply_thresholds, argmax_predictions, tune_thresholds
 
 CINC2017_CLASSES = frozenset({"N", "A", "O", "~"})
@@ -226,12 +226,10 @@ def metric_suite(y_true, y_score, y_pred, *, classes, multilabel, extras, masks,
 
 def bootstrap_suite(y_true, y_score, y_pred, resamples, **kw) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Percentile intervals of every metric over the resamples, scored a block of resamples at a time."""
-    n = len(y_true)
-    step = max(1, _CHUNK // n)
-    blocks = []
-    for start in range(0, len(resamples.indices), step):
-        weights = resample_counts(resamples.indices[start : start + step], n)
-        blocks.append(metric_suite(y_true, y_score, y_pred, sample_weight=weights, **kw))
+    blocks = [
+        metric_suite(y_true, y_score, y_pred, sample_weight=weights, **kw)
+        for weights in weight_blocks(resamples, len(y_true), _CHUNK)
+    ]
     return {k: percentile_interval(np.concatenate([np.atleast_1d(b[k]) for b in blocks])) for k in blocks[0]}
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from ecglab.evaluate.bootstrap import bootstrap_ci
+from ecglab.evaluate.bootstrap import draw_resamples, percentile_interval, weight_blocks
 from ecglab.evaluate.metrics import roc_auc_score
 
 
@@ -21,18 +21,23 @@ def macro_auc_difference(y_true: np.ndarray, a: np.ndarray, b: np.ndarray, n_res
     """Macro AUC of `a` minus that of `b` over the classes with positives and negatives: (value, lo, hi).
 
     `a` and `b` are (records, classes), or (records, runs, classes) for several runs of one model,
-    whose macro AUCs are averaged: the difference of the means over runs, on the same resamples.
+    whose macro AUCs are averaged: the difference of the means over runs, on the same resamples,
+    scored a block of resamples at a time through `sample_weight`.
     """
     keep = (y_true.sum(0) > 0) & (y_true.sum(0) < len(y_true))
+    y = y_true[:, keep]
+    a, b = (p.reshape(len(p), -1, p.shape[-1])[..., keep] for p in (a, b))
 
-    def mean_auc(y, p):
-        p = p.reshape(len(p), -1, p.shape[-1])
-        return np.mean([roc_auc_score(y[:, keep], p[:, r, keep]) for r in range(p.shape[1])])
+    def mean_auc(p, weights):
+        return np.mean([roc_auc_score(y, p[:, r], sample_weight=weights) for r in range(p.shape[1])], axis=0)
 
-    def difference(y, pa, pb):
-        return mean_auc(y, pa) - mean_auc(y, pb)
+    def difference(weights=None):
+        return mean_auc(a, weights) - mean_auc(b, weights)
 
-    return bootstrap_ci(difference, y_true, a, b, n_resamples=n_resamples, seed=seed)
+    resamples = draw_resamples(y_true, n_resamples=n_resamples, seed=seed)
+    samples = np.concatenate([difference(w) for w in weight_blocks(resamples, len(y_true))])
+    lo, hi = percentile_interval(samples)
+    return float(difference()), lo, hi
 
 
 def run_difference(run: Path, reference: Path, n_resamples: int = 1000, seed: int = 0):
