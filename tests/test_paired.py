@@ -6,7 +6,13 @@ from scipy import stats
 
 from ecglab.evaluate.bootstrap import bootstrap_ci
 from ecglab.evaluate.metrics import roc_auc_score
-from ecglab.evaluate.paired import macro_auc_difference, run_difference, seed_mean_difference, seed_variance
+from ecglab.evaluate.paired import (
+    macro_auc_difference,
+    run_difference,
+    seed_mean_difference,
+    seed_paired_difference,
+    seed_variance,
+)
 from ecglab.train.config import TrainConfig
 from helpers import finished_run
 
@@ -63,6 +69,27 @@ def test_seed_mean_difference_adds_the_training_noise(tmp_path, data):
     assert lo < 0 < hi
     with pytest.raises(ValueError, match="training noise is unknown"):
         seed_mean_difference(runs[:1], runs[1:2], (float("nan"), 0))
+
+
+def test_seed_paired_difference_reads_the_training_noise_off_the_per_seed_differences(tmp_path, data):
+    y, probs = data
+    runs, references = _runs(tmp_path / "runs", y, probs[:3]), _runs(tmp_path / "references", y, probs[1:4])
+    per_seed = [roc_auc_score(y, a) - roc_auc_score(y, b) for a, b in zip(probs[:3], probs[1:4], strict=True)]
+    value, lo, hi = seed_paired_difference(runs, references, n_resamples=200)
+    assert value == pytest.approx(np.mean(per_seed))
+    # wider than the records alone allow, by the per-seed spread with 2 degrees of freedom
+    _, boot_lo, boot_hi = macro_auc_difference(y, np.stack(probs[:3], 1), np.stack(probs[1:4], 1), 200, 0)
+    records = ((boot_hi - boot_lo) / (2 * stats.norm.ppf(0.975))) ** 2
+    training = np.var(per_seed, ddof=1) / 3
+    assert hi - lo > boot_hi - boot_lo
+    assert (hi - lo) / 2 > stats.norm.ppf(0.975) * np.sqrt(records + training)  # t with finite dof
+    assert (hi - lo) / 2 < stats.t.ppf(0.975, 2) * np.sqrt(records + training)
+    # the same difference at every seed: no training noise, the bootstrap's interval
+    _, same_lo, same_hi = seed_paired_difference(runs[:1] * 2, references[:1] * 2, n_resamples=200)
+    _, boot_lo, boot_hi = macro_auc_difference(y, probs[0], probs[1], 200, 0)
+    assert same_hi - same_lo == pytest.approx(boot_hi - boot_lo)
+    with pytest.raises(ValueError, match="two or more pairs"):
+        seed_paired_difference(runs[:1], references[:1])
 
 
 def test_runs_of_other_records_are_not_paired(tmp_path, data):

@@ -226,26 +226,42 @@ def test_the_table_pairs_each_row_with_scratch_and_linear_rows_with_the_random_e
     assert "- not distinguishable: cpc linear (resnet1d_wang, 10% of labels, seed 0)" in summary
 
 
-def test_rows_with_several_seeds_get_each_seeds_difference_and_their_mean(tmp_path):
-    rng = np.random.default_rng(1)
-    y = (rng.random((300, 3)) < 0.3).astype(np.float32)
-    noisy = lambda scale: y + scale * rng.standard_normal(y.shape)  # noqa: E731
-    cpc = str(tmp_path / "pretrain/cpc/encoder")
+def _seed_pairs(tmp_path, y, noises: list[tuple[float, float]], rng) -> tuple[list, list[float]]:
+    """Scratch and CPC fine-tuned runs at 1% of labels, one pair per seed with these noise scales."""
     runs, differences = [], []
-    for seed, (scratch_noise, cpc_noise) in enumerate([(1.0, 0.3), (0.3, 1.0)]):  # higher, then lower
-        scratch, pretrained = noisy(scratch_noise), noisy(cpc_noise)
+    cpc = str(tmp_path / "pretrain/cpc/encoder")
+    for seed, (scratch_noise, cpc_noise) in enumerate(noises):
+        scratch = y + scratch_noise * rng.standard_normal(y.shape)
+        pretrained = y + cpc_noise * rng.standard_normal(y.shape)
         runs += [_run(tmp_path, f"scratch-s{seed}", y, scratch, label_fraction=0.01, seed=seed),
                  _run(tmp_path, f"cpc-s{seed}", y, pretrained, label_fraction=0.01, seed=seed,
                       init=InitConfig(path=cpc))]  # fmt: skip
         differences.append(roc_auc_score(y, pretrained) - roc_auc_score(y, scratch))
-    runs.append(_run(tmp_path, "scratch-full", y, noisy(1.0)))  # one seed: no line over seeds
+    return runs, differences
+
+
+def _over_seeds_table(page: str) -> list[str]:
+    return page[page.index("### Over seeds: rhythm") :].split("\n\n")[1].splitlines()
+
+
+def test_rows_with_several_seeds_get_each_seeds_difference_and_their_mean(tmp_path):
+    rng = np.random.default_rng(1)
+    y = (rng.random((300, 3)) < 0.3).astype(np.float32)
+    runs, differences = _seed_pairs(tmp_path, y, [(1.0, 0.3), (0.3, 1.0)], rng)  # higher, then lower
+    runs.append(_run(tmp_path, "scratch-full", y, y + rng.standard_normal(y.shape)))  # one seed: no line
+    table = _over_seeds_table(pretraining_tables(runs))
+    each = f"{differences[0]:+.4f} (s0), {differences[1]:+.4f} (s1)"
+    assert len(table) == 3 and table[2].startswith(f"| 1% | resnet1d_wang | cpc | fine-tune | 2 | {each} | ")
+    assert f"| {np.mean(differences):+.4f} [" in table[2] and table[2].endswith("| not distinguishable |")
+
+
+def test_a_gain_that_every_seed_shows_is_called_over_seeds(tmp_path):
+    rng = np.random.default_rng(2)
+    y = (rng.random((300, 3)) < 0.3).astype(np.float32)
+    runs, differences = _seed_pairs(tmp_path, y, [(1.0, 0.3), (1.1, 0.3), (0.9, 0.3)], rng)
     page = pretraining_tables(runs)
-    table = page[page.index("### Over seeds: rhythm") :].split("\n\n")[1].splitlines()
-    mean = (differences[0] + differences[1]) / 2
-    assert len(table) == 3 and table[2] == (
-        f"| 1% | resnet1d_wang | cpc | fine-tune | 2 | {mean:+.4f} | "
-        f"{differences[0]:+.4f} (s0), {differences[1]:+.4f} (s1) | 1 / 1 / 0 |"
-    )
+    assert _over_seeds_table(page)[2].endswith("| higher |") and min(differences) > 0.1
+    assert "- higher: cpc fine-tune (resnet1d_wang, 1% of labels, 3 seeds) +" in page
 
 
 def test_a_held_lock_makes_the_next_bench_say_it_waits(tmp_path):

@@ -2,8 +2,9 @@
 paired bootstrap 95% interval (the same resampled records for both, every class kept present).
 
 An interval that excludes 0 is a real difference on this test set; one that straddles 0 is not.
-Between models trained with several seeds, `seed_mean_difference` also counts the training noise: how
-far reseeding alone moves one model's test macro AUC.
+Between models trained with several seeds, `seed_mean_difference` and `seed_paired_difference` also
+count the training noise: how far reseeding alone moves a test macro AUC (pooled over models, or read
+off the per-seed differences where each seed pairs one run with one reference run).
 """
 
 from __future__ import annotations
@@ -17,6 +18,11 @@ from ecglab.evaluate.bootstrap import draw_resamples, percentile_interval, weigh
 from ecglab.evaluate.metrics import roc_auc_score
 
 
+def _kept_classes(y_true: np.ndarray) -> np.ndarray:
+    """The classes with both positives and negatives among the test records: those a macro AUC averages."""
+    return (y_true.sum(0) > 0) & (y_true.sum(0) < len(y_true))
+
+
 def macro_auc_difference(y_true: np.ndarray, a: np.ndarray, b: np.ndarray, n_resamples: int, seed: int):
     """Macro AUC of `a` minus that of `b` over the classes with positives and negatives: (value, lo, hi).
 
@@ -24,7 +30,7 @@ def macro_auc_difference(y_true: np.ndarray, a: np.ndarray, b: np.ndarray, n_res
     whose macro AUCs are averaged: the difference of the means over runs, on the same resamples,
     scored a block of resamples at a time through `sample_weight`.
     """
-    keep = (y_true.sum(0) > 0) & (y_true.sum(0) < len(y_true))
+    keep = _kept_classes(y_true)
     y = y_true[:, keep]
     a, b = (p.reshape(len(p), -1, p.shape[-1])[..., keep] for p in (a, b))
 
@@ -77,9 +83,38 @@ def seed_mean_difference(
         raise ValueError("no model has two seeds: the training noise is unknown")
     y, probs = paired_test_predictions([*reference, *runs])
     n = len(reference)
-    value, lo, hi = macro_auc_difference(y, probs[:, n:], probs[:, :n], n_resamples, seed)
+    bootstrap = macro_auc_difference(y, probs[:, n:], probs[:, :n], n_resamples, seed)
+    return _with_training_noise(bootstrap, variance * (1 / len(runs) + 1 / len(reference)), dof)
+
+
+def seed_paired_difference(
+    runs: list[Path], reference: list[Path], n_resamples: int = 1000, seed: int = 0
+) -> tuple[float, float, float]:
+    """Mean over seeds of `runs[i]`'s test macro AUC minus `reference[i]`'s, where each pair shares a
+    seed and so what the seed draws beside the initialisation (a label subset, say). The 95% interval
+    counts the test records (paired bootstrap) and the training noise, estimated from how much the
+    per-seed differences spread (n - 1 degrees of freedom). (value, lo, hi)."""
+    if len(runs) != len(reference) or len(runs) < 2:
+        raise ValueError(
+            f"need two or more pairs of runs, got {len(runs)} runs and {len(reference)} references"
+        )
+    y, probs = paired_test_predictions([*reference, *runs])
+    n = len(reference)
+    keep = _kept_classes(y)
+    per_seed = [
+        roc_auc_score(y[:, keep], probs[:, n + i, keep]) - roc_auc_score(y[:, keep], probs[:, i, keep])
+        for i in range(n)
+    ]
+    bootstrap = macro_auc_difference(y, probs[:, n:], probs[:, :n], n_resamples, seed)
+    return _with_training_noise(bootstrap, np.var(per_seed, ddof=1) / n, n - 1)
+
+
+def _with_training_noise(bootstrap: tuple[float, float, float], training: float, dof: int):
+    """The bootstrap's (value, lo, hi) widened by the training noise's variance of the difference,
+    `training` with `dof` degrees of freedom: the variances add (the bootstrap's read off its interval
+    as a normal one), with the Welch-Satterthwaite degrees of freedom for the t quantile."""
+    value, lo, hi = bootstrap
     records = ((hi - lo) / (2 * stats.norm.ppf(0.975))) ** 2
-    training = variance * (1 / len(runs) + 1 / len(reference))
     effective_dof = (records + training) ** 2 / (training**2 / dof) if training > 0 else np.inf
     half = stats.t.ppf(0.975, effective_dof) * np.sqrt(records + training)
     return value, value - half, value + half

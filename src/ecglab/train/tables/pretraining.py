@@ -7,8 +7,9 @@ fine-tuning. For each dataset one table: a row per (label fraction, model, pretr
 evaluation, seed), and per task the test macro AUC with its 95% interval and the difference to
 supervised training from scratch of the same model, fraction and seed, with a paired bootstrap
 interval over the same test records (`ecglab.evaluate.paired`). A second table sets every linear
-evaluation against the random frozen encoder, and a summary lists each comparison by verdict; rows
-run with several seeds get each seed's difference and their mean, the spread between training runs.
+evaluation against the random frozen encoder, and a summary lists each comparison by verdict. Rows
+run with several seeds get each seed's difference and their mean, with an interval that also counts
+the spread between seeds (`seed_paired_difference`), and a verdict over seeds.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ecglab.evaluate.paired import verdict
+from ecglab.evaluate.paired import seed_paired_difference, verdict
 from ecglab.train.config import RANDOM_ENCODER
 from ecglab.train.tables import register_tables
 from ecglab.train.tables.common import interval, paired_cell, verdict_lines
@@ -79,7 +80,7 @@ def pretraining_tables(runs: list) -> str:
         if any(r["method"] != RANDOM for r in linear):
             out += ["### Linear evaluation against a random frozen encoder", ""]
             out += _grid(linear, tasks, RANDOM, "linear", {})
-        out += _summary(verdicts)
+        out += _summary(verdicts, group)
     return "\n".join(out)
 
 
@@ -115,7 +116,7 @@ def _key(row: dict) -> tuple:
     return row["fraction"], row["model"], row["method"], row["evaluation"], row["seed"]
 
 
-def _summary(verdicts: dict) -> list[str]:
+def _summary(verdicts: dict, group: list[dict]) -> list[str]:
     """Per task, the comparisons with scratch grouped by verdict, then those run with several seeds
     over their seeds."""
     out = []
@@ -126,29 +127,39 @@ def _summary(verdicts: dict) -> list[str]:
             *verdict_lines([(_name(k), r) for k, r in items]),
             "",
         ]
-    for task, items in verdicts.items():
-        out += _over_seeds(task, items)
+    for task in verdicts:
+        out += _over_seeds(task, [r for r in group if r["task"] == task])
     return out
 
 
-def _over_seeds(task: str, items: list[tuple[tuple, tuple]]) -> list[str]:
-    """The comparisons with scratch that ran with several seeds: the mean difference, each seed's,
-    and how many seeds found it higher, lower or not distinguishable. A seed draws another label
-    subset and another initialisation, a spread that no single row's interval holds."""
-    by_row: dict[tuple, list] = {}
-    for (fraction, model, method, evaluation, seed), result in items:
-        by_row.setdefault((fraction, model, method, evaluation), []).append((seed, result))
-    several = {row: seeds for row, seeds in by_row.items() if len(seeds) > 1}
+def _over_seeds(task: str, rows: list[dict]) -> list[str]:
+    """The rows run with several seeds against scratch of the same seed: each seed's difference, and
+    their mean with an interval that counts the test records and the spread between seeds (a seed
+    draws another label subset and another initialisation, which no single row's interval holds)."""
+    pairs: dict[tuple, list[tuple[dict, dict]]] = {}
+    for row in sorted(rows, key=_order):
+        reference = _find(rows, row, SCRATCH, "supervised")
+        if row["method"] != SCRATCH and reference is not None:
+            pairs.setdefault(_key(row)[:-1], []).append((row, reference))
+    several = {key: seeds for key, seeds in pairs.items() if len(seeds) > 1}
     if not several:
         return []
     out = [f"### Over seeds: {task}, against scratch of the same seed", "",
-           "| labels | model | pretraining | evaluation | seeds | mean difference | each seed's | higher / lower / n.d. |",
-           "| ---: | --- | --- | --- | ---: | ---: | --- | --- |"]  # fmt: skip
+           "| labels | model | pretraining | evaluation | seeds | each seed's difference "
+           "| mean [95% CI, test records and seeds] | differs? |",
+           "| ---: | --- | --- | --- | ---: | --- | --- | --- |"]  # fmt: skip
+    compared = []
     for (fraction, model, method, evaluation), seeds in several.items():
-        differences = [value for _, (value, _, _) in seeds]
-        words = [verdict(lo, hi) for _, (_, lo, hi) in seeds]
-        counts = " / ".join(str(words.count(w)) for w in ("higher", "lower", "not distinguishable"))
-        each = ", ".join(f"{value:+.4f} (s{seed})" for seed, (value, _, _) in seeds)
-        out.append(f"| {100 * fraction:g}% | {model} | {method} | {evaluation} | {len(seeds)} | "
-                   f"{sum(differences) / len(differences):+.4f} | {each} | {counts} |")  # fmt: skip
-    return out + [""]
+        each = ", ".join(
+            f"{row['auc']['value'] - ref['auc']['value']:+.4f} (s{row['seed']})" for row, ref in seeds
+        )
+        value, lo, hi = seed_paired_difference(
+            [row["run_dir"] for row, _ in seeds],
+            [ref["run_dir"] for _, ref in seeds],
+            seeds[0][0]["resamples"],
+        )
+        name = f"{method} {evaluation} ({model}, {100 * fraction:g}% of labels, {len(seeds)} seeds)"
+        compared.append((name, (value, lo, hi)))
+        out.append(f"| {100 * fraction:g}% | {model} | {method} | {evaluation} | {len(seeds)} | {each} "
+                   f"| {value:+.4f} [{lo:+.4f}, {hi:+.4f}] | {verdict(lo, hi)} |")  # fmt: skip
+    return out + ["", *verdict_lines(compared), ""]
